@@ -1,0 +1,70 @@
+"""RFC 9457 problem+json for every API error, with a stable machine-readable `code`."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.errors import DomainError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+_DRF_CODES = [
+    (exceptions.ParseError, "MALFORMED_REQUEST", "Malformed request body"),
+    (exceptions.ValidationError, "VALIDATION_ERROR", "Invalid input"),
+    (exceptions.NotAuthenticated, "UNAUTHENTICATED", "Authentication required"),
+    (exceptions.AuthenticationFailed, "UNAUTHENTICATED", "Authentication failed"),
+    (exceptions.PermissionDenied, "FORBIDDEN", "Not allowed"),
+    (exceptions.NotFound, "NOT_FOUND", "Not found"),
+    (exceptions.MethodNotAllowed, "METHOD_NOT_ALLOWED", "Method not allowed"),
+    (exceptions.NotAcceptable, "NOT_ACCEPTABLE", "Not acceptable"),
+    (exceptions.UnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"),
+    (exceptions.Throttled, "RATE_LIMITED", "Too many requests"),
+]
+
+
+def problem_response(*, status: int, code: str, title: str, detail: str, instance: str = "", errors=None, headers=None):
+    body = {"type": f"/problems/{code.lower().replace('_', '-')}", "title": title, "status": status,
+            "detail": detail, "code": code}
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _flatten(detail, path=""):
+    """DRF's nested validation detail → [{"field": "rows.3.date", "message": "..."}]."""
+    if isinstance(detail, dict):
+        return [e for key, value in detail.items() for e in _flatten(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(detail, list):
+        if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
+            return [{"field": path or None, "message": str(item)} for item in detail]
+        return [e for i, item in enumerate(detail) for e in _flatten(item, f"{path}.{i}" if path else str(i))]
+    return [{"field": path or None, "message": str(detail)}]
+
+
+def problem_exception_handler(exc, context):
+    request = context.get("request")
+    instance = request.get_full_path() if request is not None else ""
+    if isinstance(exc, DomainError):
+        return problem_response(status=exc.status, code=exc.code, title=exc.title, detail=exc.message,
+                                instance=instance, errors=exc.errors)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code, title = next(((c, t) for cls, c, t in _DRF_CODES if isinstance(exc, cls)), ("ERROR", "Request failed"))
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors[:5])
+    else:
+        errors = None
+        detail = str(exc.detail)
+    headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
+    return problem_response(status=response.status_code, code=code, title=title, detail=detail,
+                            instance=instance, errors=errors, headers=headers)

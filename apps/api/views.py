@@ -1,0 +1,105 @@
+"""The partner API, /api/v1/. Each view: validate, call one service, render."""
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from apps.core.calendar import business_date_today
+from apps.merchants.models import DailySales
+from apps.merchants.sales_rows import sales_rows_validate
+from apps.merchants.selectors import merchants_for_lender
+from apps.merchants.services import daily_sales_import
+from apps.partners.models import ApiClientKind
+
+from .idempotency import IdempotentAPIView
+from .pagination import Pagination
+
+
+class BankProfileView(IdempotentAPIView):
+    required_scopes = ("bank:read",)
+    client_kind = ApiClientKind.PARTNER_BANK
+
+    class OutputSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        name = serializers.CharField()
+        lender = serializers.CharField(source="lender.name")
+        max_share = serializers.DecimalField(max_digits=5, decimal_places=4)
+        exposure_limit = serializers.DecimalField(max_digits=20, decimal_places=2)
+        webhook_url = serializers.URLField()
+        is_active = serializers.BooleanField()
+        scopes = serializers.SerializerMethodField()
+
+        def get_scopes(self, bank) -> list[str]:
+            return sorted(self.context["client"].scope_set())
+
+    @extend_schema(responses=OutputSerializer, summary="The calling partner bank's own profile")
+    def get(self, request):
+        bank = request.api_client.partner_bank
+        return Response(self.OutputSerializer(bank, context={"client": request.api_client}).data)
+
+
+class SalesRowSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    gross_sales = serializers.DecimalField(max_digits=20, decimal_places=2)
+    order_count = serializers.IntegerField()
+    refunds = serializers.DecimalField(max_digits=20, decimal_places=2)
+    chargebacks = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class SalesFilter(django_filters.FilterSet):
+    date_after = django_filters.DateFilter(field_name="date", lookup_expr="gte")
+    date_before = django_filters.DateFilter(field_name="date", lookup_expr="lte")
+
+    class Meta:
+        model = DailySales
+        fields = ["date_after", "date_before"]
+
+
+class MerchantSalesView(IdempotentAPIView):
+    """Daily sales of one merchant of the client's lender, pushed by the marketplace."""
+
+    required_scopes = ("sales:write",)
+    client_kind = ApiClientKind.MARKETPLACE
+
+    class InputSerializer(serializers.Serializer):
+        # Rows are validated by the domain so a bad row is reported with its number.
+        rows = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=5000)
+
+    class OutputSerializer(serializers.Serializer):
+        merchant_id = serializers.IntegerField()
+        imported = serializers.IntegerField()
+        risk_grade = serializers.CharField()
+        score = serializers.IntegerField()
+        credit_limit = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+    class ListOutputSerializer(SalesRowSerializer):
+        currency = serializers.CharField()
+
+    def _merchant(self, request, merchant_id):
+        return get_object_or_404(merchants_for_lender(lender=request.api_client.lender), pk=merchant_id)
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer},
+                   summary="Import daily sales (all rows or none); re-scores the merchant")
+    def post(self, request, merchant_id: int):
+        merchant = self._merchant(request, merchant_id)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rows = sales_rows_validate(payload.validated_data["rows"], today=business_date_today())
+        assessment = daily_sales_import(merchant=merchant, rows=rows, source="api", actor=request.api_client.label)
+        body = {"merchant_id": merchant.pk, "imported": len(rows), "risk_grade": assessment.grade,
+                "score": assessment.score, "credit_limit": assessment.credit_limit}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=ListOutputSerializer(many=True), summary="Daily sales already imported, newest first",
+                   parameters=[])
+    def get(self, request, merchant_id: int):
+        merchant = self._merchant(request, merchant_id)
+        filterset = SalesFilter(request.query_params, queryset=DailySales.objects.filter(merchant=merchant))
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        queryset = filterset.qs
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset.order_by("-date"), request, view=self)
+        return paginator.get_paginated_response(self.ListOutputSerializer(page, many=True).data)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "backoffice"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.backoffice_login, name="login"),
+    path("logout/", views.backoffice_logout, name="logout"),
+    path("kyc/", views.kyc_queue, name="kyc-queue"),
+    path("merchants/", views.merchant_list, name="merchants"),
+    path("merchants/<int:merchant_id>/", views.merchant_detail, name="merchant"),
+    path("merchants/<int:merchant_id>/<slug:action>/", views.merchant_decide, name="merchant-decide"),
+    path("documents/<int:document_id>/", views.document_download, name="document"),
+]

@@ -1,0 +1,107 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.access import staff_required
+from apps.accounts.models import STAFF_ROLES, Role
+from apps.accounts.views import login_view, logout_view
+from apps.core.audit import audit_trail_for
+from apps.core.errors import DomainError
+from apps.merchants.models import KycDocument, KycState
+from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
+from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
+
+PAGE_SIZE = 25
+
+
+def backoffice_login(request):
+    return login_view(request, allowed_roles=STAFF_ROLES, face="back-office",
+                      home="backoffice:home", template="backoffice/login.html")
+
+
+def backoffice_logout(request):
+    return logout_view(request, login_url="backoffice:login")
+
+
+def _page(request, queryset):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+@staff_required()
+def home(request):
+    merchants = merchants_for_lender(lender=request.lender)
+    return render(request, "backoffice/home.html", {
+        "queue_count": kyc_queue_list(lender=request.lender).count(),
+        "merchant_count": merchants.count(),
+        "verified_count": merchants.filter(kyc_state=KycState.VERIFIED).count(),
+    })
+
+
+@staff_required(Role.CREDIT_OFFICER)
+def kyc_queue(request):
+    return render(request, "backoffice/kyc_queue.html", {"page": _page(request, kyc_queue_list(lender=request.lender))})
+
+
+@staff_required()
+def merchant_list(request):
+    queryset = merchants_for_lender(lender=request.lender).order_by("company_name", "id")
+    q = request.GET.get("q", "").strip()
+    state = request.GET.get("state", "")
+    if q:
+        queryset = queryset.filter(Q(company_name__icontains=q) | Q(store_handle__icontains=q))
+    if state in KycState.values:
+        queryset = queryset.filter(kyc_state=state)
+    return render(request, "backoffice/merchant_list.html", {
+        "page": _page(request, queryset), "q": q, "state": state, "states": KycState.choices,
+    })
+
+
+@staff_required()
+def merchant_detail(request, merchant_id: int):
+    merchant = get_object_or_404(merchants_for_lender(lender=request.lender), pk=merchant_id)
+    return render(request, "backoffice/merchant_detail.html", {
+        "merchant": merchant,
+        "documents": merchant.kyc_documents.select_related("uploaded_by"),
+        "timeline": audit_trail_for(merchant),
+        "assessment": credit_assessment_latest(merchant=merchant),
+        "sales": sales_summary_get(merchant=merchant),
+        "users": merchant.users.all(),
+    })
+
+
+# KYC decisions: which service each action calls and which role may take it.
+_DECISIONS = {
+    "verify": (kyc_verify, Role.CREDIT_OFFICER, "KYC verified."),
+    "reject": (kyc_reject, Role.CREDIT_OFFICER, "KYC rejected; the merchant sees your reason."),
+    "suspend": (merchant_suspend, Role.LENDER_ADMIN, "Merchant suspended."),
+    "reinstate": (merchant_reinstate, Role.LENDER_ADMIN, "Merchant reinstated."),
+}
+
+
+@staff_required()
+@require_POST
+def merchant_decide(request, merchant_id: int, action: str):
+    merchant = get_object_or_404(merchants_for_lender(lender=request.lender), pk=merchant_id)
+    if action not in _DECISIONS:
+        return redirect("backoffice:merchant", merchant_id=merchant.pk)
+    service, role, done = _DECISIONS[action]
+    if not request.user.has_role(role):
+        messages.error(request, f"Only a {Role(role).label.lower()} may {action} a merchant.")
+        return redirect("backoffice:merchant", merchant_id=merchant.pk)
+    try:
+        service(merchant=merchant, actor=request.user, reason=request.POST.get("reason", ""))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("backoffice:merchant", merchant_id=merchant.pk)
+
+
+@staff_required()
+def document_download(request, document_id: int):
+    document = get_object_or_404(KycDocument, pk=document_id, merchant__lender=request.lender)
+    return FileResponse(document.file.open("rb"), as_attachment=False, filename=document.original_name,
+                        content_type=document.content_type)

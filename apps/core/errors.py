@@ -1,0 +1,48 @@
+"""One hierarchy of domain errors with stable codes.
+
+The API renders them as RFC 9457 problem+json; portal and back-office views show the
+same message to people.
+"""
+
+
+class DomainError(Exception):
+    code = "DOMAIN_ERROR"
+    status = 400
+    title = "Request could not be completed"
+
+    def __init__(self, message: str, *, code: str | None = None, errors: list | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.errors = errors or []
+
+
+class ValidationFailed(DomainError):
+    code = "VALIDATION_ERROR"
+    status = 400
+    title = "Invalid input"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+    status = 404
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+    status = 403
+    title = "Not allowed"
+
+
+class InvalidTransition(DomainError):
+    code = "INVALID_TRANSITION"
+    status = 409
+    title = "Not allowed in the current state"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+    status = 409
+    title = "Conflict"

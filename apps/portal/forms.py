@@ -1,0 +1,40 @@
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+
+from apps.merchants.models import KycDocumentKind
+
+
+class SignupForm(forms.Form):
+    company_name = forms.CharField(max_length=200)
+    store_handle = forms.SlugField(max_length=64, help_text="Your shop's handle on the marketplace, e.g. acme-toys")
+    contact_name = forms.CharField(max_length=120)
+    contact_email = forms.EmailField()
+    contact_phone = forms.RegexField(regex=r"^\+?[0-9 ()-]{6,32}$", max_length=32,
+                                     error_messages={"invalid": "Enter a phone number (digits, spaces, +, - only)."})
+    bank_name = forms.CharField(max_length=120, label="Bank for disbursements")
+    bank_account_name = forms.CharField(max_length=200, label="Account holder")
+    bank_account_number = forms.RegexField(regex=r"^[0-9A-Za-z ]{8,34}$", max_length=34, label="Account number",
+                                           error_messages={"invalid": "Enter 8–34 letters or digits."})
+    username = forms.CharField(max_length=150, help_text="You will sign in with this")
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    password_again = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        elif data.get("password"):
+            try:
+                validate_password(data["password"])
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return data
+
+
+class DocumentUploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=KycDocumentKind.choices)
+    file = forms.FileField(help_text="PDF, JPEG or PNG")
+
+
+class SalesCsvForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a header row: date,gross_sales,order_count,refunds,chargebacks")

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.portal_login, name="login"),
+    path("logout/", views.portal_logout, name="logout"),
+    path("signup/", views.signup, name="signup"),
+    path("kyc/", views.kyc, name="kyc"),
+    path("kyc/submit/", views.kyc_submit_view, name="kyc-submit"),
+    path("kyc/documents/<int:document_id>/", views.document_download, name="document"),
+    path("sales/", views.sales, name="sales"),
+]

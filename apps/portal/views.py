@@ -1,0 +1,124 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.access import merchant_required
+from apps.accounts.models import Lender, Role
+from apps.accounts.views import login_view, logout_view
+from apps.core.audit import audit_trail_for
+from apps.core.calendar import business_date_today
+from apps.core.errors import DomainError
+from apps.merchants.models import KycDocument
+from apps.merchants.sales_rows import sales_csv_read, sales_rows_validate
+from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
+from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
+
+from .forms import DocumentUploadForm, SalesCsvForm, SignupForm
+
+
+def portal_login(request):
+    return login_view(request, allowed_roles=frozenset({Role.MERCHANT}), face="merchant portal",
+                      home="portal:home", template="portal/login.html")
+
+
+def portal_logout(request):
+    return logout_view(request, login_url="portal:login")
+
+
+def signup(request):
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "password_again"}
+        try:
+            user = merchant_signup(lender=Lender.objects.get(slug=settings.PORTAL_LENDER_SLUG), **data)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome to OrderFin. Upload your KYC documents to get verified.")
+            return redirect("portal:kyc")
+    return render(request, "portal/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@merchant_required
+def home(request):
+    merchant = request.merchant
+    return render(request, "portal/home.html", {
+        "merchant": merchant,
+        "assessment": credit_assessment_latest(merchant=merchant),
+        "sales": sales_summary_get(merchant=merchant),
+    })
+
+
+@merchant_required
+def kyc(request):
+    merchant = request.merchant
+    form = DocumentUploadForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                kyc_document_upload(merchant=merchant, kind=form.cleaned_data["kind"],
+                                    upload=form.cleaned_data["file"], actor=request.user)
+            except DomainError as exc:
+                form.add_error("file", exc.message)
+            else:
+                messages.success(request, "Document uploaded.")
+                return redirect("portal:kyc")
+        status = 400
+    return render(request, "portal/kyc.html", {
+        "merchant": merchant, "form": form,
+        "documents": merchant.kyc_documents.all(),
+        "timeline": audit_trail_for(merchant),
+    }, status=status)
+
+
+@merchant_required
+@require_POST
+def kyc_submit_view(request):
+    try:
+        kyc_submit(merchant=request.merchant, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "KYC submitted. A credit officer will review it shortly.")
+    return redirect("portal:kyc")
+
+
+@merchant_required
+def document_download(request, document_id: int):
+    document = get_object_or_404(KycDocument, pk=document_id, merchant=request.merchant)
+    return FileResponse(document.file.open("rb"), as_attachment=True, filename=document.original_name,
+                        content_type=document.content_type)
+
+
+@merchant_required
+def sales(request):
+    merchant = request.merchant
+    form = SalesCsvForm(request.POST or None, request.FILES or None)
+    row_errors, status = [], 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                if upload.size > settings.SALES_CSV_MAX_BYTES:
+                    raise DomainError(f"The file is larger than {settings.SALES_CSV_MAX_BYTES // 1048576} MB.",
+                                      code="UPLOAD_TOO_LARGE")
+                raw = sales_csv_read(upload.read())
+                rows = sales_rows_validate(raw, today=business_date_today(), first_row_number=2)
+                assessment = daily_sales_import(merchant=merchant, rows=rows, source="csv", actor=request.user)
+            except DomainError as exc:
+                form.add_error("file", exc.message)
+                row_errors = exc.errors
+            else:
+                messages.success(request, f"Imported {len(rows)} days of sales. Your risk grade is now "
+                                          f"{assessment.grade}.")
+                return redirect("portal:sales")
+    return render(request, "portal/sales.html", {
+        "merchant": merchant, "form": form, "row_errors": row_errors,
+        "recent": merchant.daily_sales.all()[:31], "summary": sales_summary_get(merchant=merchant),
+    }, status=status)

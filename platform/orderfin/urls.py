@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.views import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="portal:home", permanent=False)),
+    path("healthz", healthz, name="healthz"),
+    path("portal/", include("apps.portal.urls")),
+    path("backoffice/", include("apps.backoffice.urls")),
+    path("api/v1/", include("apps.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("django-admin/", admin.site.urls),
+]
