@@ -63,7 +63,7 @@ class IdempotentAPIView(APIView):
             raise DomainError(f"Idempotency-Key may be at most {MAX_KEY_LENGTH} characters.", code="IDEMPOTENCY_KEY_INVALID")
         client_label = request.api_client.label
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"{client_label}\0{key}"])
+            cursor.execute("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))", [f"{client_label}|{key}"])
             (acquired,) = cursor.fetchone()
         if not acquired:
             raise IdempotencyKeyInFlight(f"The request with Idempotency-Key {key!r} has not finished; retry shortly.")

@@ -64,7 +64,7 @@ def _row_parse(raw: dict, today: datetime.date, problems: list) -> SalesRow | No
     except ValueError:
         problems.append(("order_count", f"{raw['order_count']!r} is not a whole number"))
         count = None
-    if gross is not None and refunds is not None and chargebacks is not None and refunds + chargebacks > gross:
+    if not problems and refunds + chargebacks > gross:
         problems.append(("refunds", "refunds plus chargebacks exceed gross sales"))
     if problems:
         return None

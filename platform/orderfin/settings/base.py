@@ -10,11 +10,13 @@ BASE_DIR = Path(__file__).resolve().parents[3]
 LOCAL_DIR = BASE_DIR / ".local"
 
 DEBUG = env_bool("DEBUG", False)
+# The test suite runs production settings (orderfin.settings.test) and brings its own key.
+TESTING = os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".test")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not (DEBUG or TESTING):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-key-never-used-in-production-0123456789abcdef"
+    SECRET_KEY = "insecure-key-for-development-and-tests-only-0123456789abcdefghij"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

@@ -1,0 +1,102 @@
+"""Shared fixtures: a lender with staff of every role, merchants, API clients and tokens.
+
+Everything runs against real PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
+"""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+from oauth2_provider.models import AccessToken
+
+from apps.accounts.models import Role
+from apps.merchants.services import scoring_policy_default_ensure
+from apps.partners.models import ApiClientKind
+from apps.partners.services import api_client_create
+from tests.accounts.factories import LenderFactory, MerchantUserFactory, StaffFactory
+from tests.partners.factories import PartnerBankFactory
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def lender(db, settings):
+    lender = LenderFactory(slug=settings.PORTAL_LENDER_SLUG)
+    scoring_policy_default_ensure(lender=lender)
+    return lender
+
+
+@pytest.fixture
+def other_lender(db):
+    lender = LenderFactory()
+    scoring_policy_default_ensure(lender=lender)
+    return lender
+
+
+@pytest.fixture
+def staff(lender):
+    """staff[role] → a user of `lender` holding that role."""
+    return {role: StaffFactory(lender=lender, role=role, username=f"{role}-user", password=PASSWORD)
+            for role in (Role.CREDIT_OFFICER, Role.COLLECTOR, Role.TREASURER, Role.LENDER_ADMIN)}
+
+
+@pytest.fixture
+def merchant_user(lender):
+    return MerchantUserFactory(lender=lender, username="shop-owner", password=PASSWORD)
+
+
+@pytest.fixture
+def merchant(merchant_user):
+    return merchant_user.merchant
+
+
+@pytest.fixture
+def other_merchant_user(lender):
+    return MerchantUserFactory(lender=lender, username="other-shop", password=PASSWORD)
+
+
+def _token(client, scope: str) -> str:
+    token = AccessToken.objects.create(
+        application=client.application, token=f"tok-{client.application.client_id}-{scope.replace(' ', '-')}",
+        scope=scope, expires=timezone.now() + datetime.timedelta(hours=1),
+    )
+    return token.token
+
+
+@pytest.fixture
+def marketplace_client(lender, staff):
+    client, _ = api_client_create(lender=lender, name="marketplace", kind=ApiClientKind.MARKETPLACE,
+                                  actor=staff[Role.LENDER_ADMIN])
+    return client
+
+
+@pytest.fixture
+def bank_client(lender, staff):
+    bank = PartnerBankFactory(lender=lender)
+    client, _ = api_client_create(lender=lender, name="bank", kind=ApiClientKind.PARTNER_BANK,
+                                  actor=staff[Role.LENDER_ADMIN], partner_bank=bank)
+    return client
+
+
+@pytest.fixture
+def marketplace_api(marketplace_client):
+    """A DRF APIClient authenticated as the marketplace integration (scope sales:write)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(marketplace_client, 'sales:write')}")
+    return api
+
+
+@pytest.fixture
+def bank_api(bank_client):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(bank_client, bank_client.allowed_scopes)}")
+    return api
