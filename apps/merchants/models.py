@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from apps.core.money import money_field_kwargs
 
@@ -26,7 +26,7 @@ def _has_documents(merchant) -> bool:
     return merchant.kyc_documents.exists()
 
 
-class Merchant(models.Model):
+class Merchant(FSMModelMixin, models.Model):
     lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="merchants")
     company_name = models.CharField(max_length=200)
     store_handle = models.SlugField(max_length=64, help_text="The shop's handle on the marketplace")
