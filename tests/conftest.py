@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
-from oauth2_provider.models import AccessToken
+from oauth2_provider.models import AccessToken, set_token_value
 
 from apps.accounts.models import Role
 from apps.merchants.services import scoring_policy_default_ensure
@@ -61,11 +61,13 @@ def other_merchant_user(lender):
 
 
 def _token(client, scope: str) -> str:
-    token = AccessToken.objects.create(
-        application=client.application, token=f"tok-{client.application.client_id}-{scope.replace(' ', '-')}",
-        scope=scope, expires=timezone.now() + datetime.timedelta(hours=1),
-    )
-    return token.token
+    """Issue an access token as the token endpoint would (stored hashed at rest)."""
+    raw = f"tok-{client.application.client_id}-{scope.replace(' ', '-')}"
+    token = AccessToken(application=client.application, scope=scope,
+                        expires=timezone.now() + datetime.timedelta(hours=1))
+    set_token_value(token, raw)
+    token.save()
+    return raw
 
 
 @pytest.fixture

