@@ -16,7 +16,8 @@ def login_view(request, *, allowed_roles, face, home, template):
         if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
             target = ""
         return redirect(target or home)
-    return render(request, template, {"form": form, "face": face}, status=200 if request.method == "GET" or form.is_valid() else 400)
+    status = 400 if request.method == "POST" else 200  # a valid POST has redirected above
+    return render(request, template, {"form": form, "face": face}, status=status)
 
 
 @require_POST

@@ -15,3 +15,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client_label", "key"], name="idempotency_unique_key")]
+
+    def __str__(self):
+        return f"{self.client_label} {self.key} → {self.status_code}"

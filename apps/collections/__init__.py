@@ -1,1 +1,4 @@
-"""Collections: dunning, cases, guarantees. The bounded context is reserved here; its models arrive with its issue."""
+"""Collections: dunning, cases, guarantees.
+
+The bounded context is reserved here; its models arrive with its issue.
+"""

@@ -27,7 +27,10 @@ def healthz(request):
     """200 when the database and the broker answer; 503 naming the one that did not."""
     checks = {"database": _database_ok(), "broker": _broker_ok()}
     failed = [name for name, ok in checks.items() if not ok]
-    body = {"status": "ok" if not failed else "unavailable", "checks": {k: "ok" if v else "unreachable" for k, v in checks.items()}}
+    body = {
+        "status": "ok" if not failed else "unavailable",
+        "checks": {name: "ok" if ok else "unreachable" for name, ok in checks.items()},
+    }
     if failed:
         body["failed"] = failed
     return JsonResponse(body, status=503 if failed else 200)

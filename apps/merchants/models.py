@@ -108,6 +108,9 @@ class KycDocument(models.Model):
     class Meta:
         ordering = ["uploaded_at", "id"]
 
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.original_name}"
+
 
 class DailySales(models.Model):
     """One merchant's marketplace sales for one day."""
@@ -132,6 +135,9 @@ class DailySales(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.merchant_id} {self.date}: {self.gross_sales}"
+
 
 class ScoringPolicy(models.Model):
     """The credit scoring model's parameters as data, effective-dated and versioned.
@@ -149,6 +155,9 @@ class ScoringPolicy(models.Model):
         constraints = [models.UniqueConstraint(fields=["lender", "version"], name="scoring_policy_unique_version")]
         ordering = ["-effective_from", "-version"]
 
+    def __str__(self):
+        return f"Scoring policy v{self.version} from {self.effective_from}"
+
 
 class CreditAssessment(models.Model):
     """One run of the scoring model for a merchant: inputs, score, grade, limit, reasons."""
@@ -165,3 +174,6 @@ class CreditAssessment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.merchant_id} {self.as_of}: {self.grade} ({self.score})"

@@ -32,7 +32,9 @@ def score_inputs_get(*, merchant: Merchant, as_of: datetime.date, window_days: i
     agg = DailySales.objects.filter(merchant=merchant, date__lte=as_of).aggregate(
         first_day=Min("date"),
         window_sales=money(Sum("gross_sales", filter=Q(date__gte=window_start))),
-        window_refunds=money(Sum("refunds", filter=Q(date__gte=window_start)) + Sum("chargebacks", filter=Q(date__gte=window_start))),
+        window_refunds=money(
+            Sum("refunds", filter=Q(date__gte=window_start)) + Sum("chargebacks", filter=Q(date__gte=window_start))
+        ),
         last_30=money(Sum("gross_sales", filter=Q(date__gte=last30_start))),
         prior_60=money(Sum("gross_sales", filter=Q(date__gte=prior60_start, date__lt=last30_start))),
     )

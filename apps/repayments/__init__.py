@@ -1,1 +1,4 @@
-"""Repayments: schedules, sweeps, allocation. The bounded context is reserved here; its models arrive with its issue."""
+"""Repayments: schedules, sweeps, allocation.
+
+The bounded context is reserved here; its models arrive with its issue.
+"""

@@ -41,7 +41,8 @@ def test_anonymous_visitor_is_sent_to_the_right_sign_in_page(client, db):
 
 
 def test_open_redirect_after_sign_in_is_refused(client, merchant_user):
-    response = client.post("/portal/login/?next=https://evil.example/", {"username": merchant_user.username, "password": PASSWORD})
+    credentials = {"username": merchant_user.username, "password": PASSWORD}
+    response = client.post("/portal/login/?next=https://evil.example/", credentials)
     assert response.url == "/portal/"
 
 

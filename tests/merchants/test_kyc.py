@@ -5,7 +5,13 @@ from apps.core.audit import audit_trail_for
 from apps.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from apps.merchants.models import KycState, Merchant
 from apps.merchants.services import (
-    kyc_document_upload, kyc_reject, kyc_submit, kyc_verify, merchant_reinstate, merchant_signup, merchant_suspend,
+    kyc_document_upload,
+    kyc_reject,
+    kyc_submit,
+    kyc_verify,
+    merchant_reinstate,
+    merchant_signup,
+    merchant_suspend,
 )
 from tests.helpers import JPEG_BYTES, PDF_BYTES, PNG_BYTES, upload
 

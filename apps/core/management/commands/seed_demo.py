@@ -14,7 +14,12 @@ from apps.accounts.models import Lender, Role, User
 from apps.core.calendar import business_date_today
 from apps.merchants.models import DailySales, KycDocument, Merchant
 from apps.merchants.services import (
-    credit_profile_recompute, kyc_reject, kyc_submit, kyc_verify, merchant_signup, merchant_suspend,
+    credit_profile_recompute,
+    kyc_reject,
+    kyc_submit,
+    kyc_verify,
+    merchant_signup,
+    merchant_suspend,
     scoring_policy_default_ensure,
 )
 from apps.partners.models import ApiClientKind, PartnerBank
@@ -100,7 +105,9 @@ def _sales_history(merchant: Merchant, base: Decimal, today: datetime.date) -> N
     rows = []
     for days_ago in range(180, 0, -1):
         day = today - datetime.timedelta(days=days_ago)
-        gross = (base * (Decimal(200 - days_ago) / 150) * (Decimal(1) + Decimal(day.weekday() % 3) / 10)).quantize(Decimal("0.01"))
+        growth = Decimal(200 - days_ago) / 150  # a steadily growing shop
+        weekday_swing = Decimal(1) + Decimal(day.weekday() % 3) / 10
+        gross = (base * growth * weekday_swing).quantize(Decimal("0.01"))
         rows.append(DailySales(merchant=merchant, date=day, gross_sales=gross, order_count=int(gross / 150) + 1,
                                refunds=(gross * Decimal("0.02")).quantize(Decimal("0.01")), chargebacks=Decimal("0.00"),
                                source="csv"))

@@ -1,0 +1,41 @@
+# Developer entry points. Nothing here needs the machine's own PostgreSQL or Redis:
+# without DATABASE_URL / REDIS_URL, embedded ones are started under .local/.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test lint clean
+
+help:
+	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | clean"
+
+venv: $(STAMP)
+
+# Reinstall only when a requirements file changed. The .pth puts the repo root and
+# platform/ (home of the `orderfin` package; never a package itself, it would shadow
+# the stdlib `platform`) on sys.path for every entry point: celery, gunicorn, pytest.
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	site=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/platform" > "$$site/orderfin-paths.pth"
+	touch $@
+
+run: venv
+	$(PY) -m orderfin.launch
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m orderfin.devservices exec -- $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	if [ -x $(PY) ]; then $(PY) -m orderfin.devservices stop || true; fi
+	rm -rf .local
