@@ -87,11 +87,11 @@ def bank_client(lender, staff):
 
 @pytest.fixture
 def marketplace_api(marketplace_client):
-    """A DRF APIClient authenticated as the marketplace integration (scope sales:write)."""
+    """A DRF APIClient authenticated as the marketplace integration (all its scopes)."""
     from rest_framework.test import APIClient
 
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(marketplace_client, 'sales:write')}")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(marketplace_client, marketplace_client.allowed_scopes)}")
     return api
 
 

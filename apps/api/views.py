@@ -60,11 +60,31 @@ class SalesFilter(django_filters.FilterSet):
         fields = ["date_after", "date_before"]
 
 
-class MerchantSalesView(IdempotentAPIView):
+class MarketplaceMerchantView(IdempotentAPIView):
+    """Base for the marketplace's per-merchant endpoints: the merchant must be the client's lender's."""
+
+    client_kind = ApiClientKind.MARKETPLACE
+
+    def _merchant(self, request, merchant_id):
+        return get_object_or_404(merchants_for_lender(lender=request.api_client.lender), pk=merchant_id)
+
+    def _page(self, request, queryset, serializer_class):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def filtered_queryset(filterset_class, request, queryset):
+    filterset = filterset_class(request.query_params, queryset=queryset)
+    if not filterset.is_valid():
+        raise serializers.ValidationError(filterset.errors)
+    return filterset.qs
+
+
+class MerchantSalesView(MarketplaceMerchantView):
     """Daily sales of one merchant of the client's lender, pushed by the marketplace."""
 
     required_scopes = ("sales:write",)
-    client_kind = ApiClientKind.MARKETPLACE
 
     class InputSerializer(serializers.Serializer):
         # Rows are validated by the domain so a bad row is reported with its number.
@@ -89,9 +109,6 @@ class MerchantSalesView(IdempotentAPIView):
         class Meta:
             ref_name = "DailySales"
 
-    def _merchant(self, request, merchant_id):
-        return get_object_or_404(merchants_for_lender(lender=request.api_client.lender), pk=merchant_id)
-
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer},
                    summary="Import daily sales (all rows or none); re-scores the merchant")
     def post(self, request, merchant_id: int):
@@ -108,10 +125,5 @@ class MerchantSalesView(IdempotentAPIView):
                    parameters=[])
     def get(self, request, merchant_id: int):
         merchant = self._merchant(request, merchant_id)
-        filterset = SalesFilter(request.query_params, queryset=DailySales.objects.filter(merchant=merchant))
-        if not filterset.is_valid():
-            raise serializers.ValidationError(filterset.errors)
-        queryset = filterset.qs
-        paginator = Pagination()
-        page = paginator.paginate_queryset(queryset.order_by("-date"), request, view=self)
-        return paginator.get_paginated_response(self.ListOutputSerializer(page, many=True).data)
+        queryset = filtered_queryset(SalesFilter, request, DailySales.objects.filter(merchant=merchant))
+        return self._page(request, queryset.order_by("-date"), self.ListOutputSerializer)

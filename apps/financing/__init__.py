@@ -1,4 +1,1 @@
-"""Financing: pre-sale orders, borrowing base, applications, offers.
-
-The bounded context is reserved here; its models arrive with its issue.
-"""
+"""Financing: pre-sale orders and the borrowing base they support (applications and offers follow)."""

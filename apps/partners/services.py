@@ -8,7 +8,7 @@ from apps.core.audit import audit_record
 from .models import ApiClient, ApiClientKind, PartnerBank
 
 PARTNER_BANK_SCOPES = "bank:read loans:read colending:write repayments:write"
-MARKETPLACE_SCOPES = "sales:write"
+MARKETPLACE_SCOPES = "sales:write orders:write"
 
 
 @transaction.atomic

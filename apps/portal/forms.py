@@ -38,3 +38,8 @@ class DocumentUploadForm(forms.Form):
 
 class SalesCsvForm(forms.Form):
     file = forms.FileField(help_text="CSV with a header row: date,gross_sales,order_count,refunds,chargebacks")
+
+
+class OrdersCsvForm(forms.Form):
+    file = forms.FileField(help_text="CSV with a header row: external_id,buyer_id,amount,paid_amount,currency,paid_at,"
+                                     "expected_ship_date,expected_settlement_date")

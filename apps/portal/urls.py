@@ -13,4 +13,5 @@ urlpatterns = [
     path("kyc/submit/", views.kyc_submit_view, name="kyc-submit"),
     path("kyc/documents/<int:document_id>/", views.document_download, name="document"),
     path("sales/", views.sales, name="sales"),
+    path("orders/", views.orders, name="orders"),
 ]

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.paginator import Paginator
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -11,12 +12,15 @@ from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
+from apps.financing.order_rows import order_rows_validate, orders_csv_read
+from apps.financing.selectors import borrowing_base_get
+from apps.financing.services import orders_ingest
 from apps.merchants.models import KycDocument
 from apps.merchants.sales_rows import sales_csv_read, sales_rows_validate
 from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
 
-from .forms import DocumentUploadForm, SalesCsvForm, SignupForm
+from .forms import DocumentUploadForm, OrdersCsvForm, SalesCsvForm, SignupForm
 
 
 def portal_login(request):
@@ -95,30 +99,61 @@ def document_download(request, document_id: int):
                         content_type=document.content_type)
 
 
+def _csv_import(request, form, importer):
+    """Run `importer(file_bytes) -> success message` for a posted CSV form.
+
+    Returns (success, row_errors, status); domain errors land on the form's file field.
+    """
+    if request.method != "POST":
+        return False, [], 200
+    if not form.is_valid():
+        return False, [], 400
+    upload = form.cleaned_data["file"]
+    try:
+        if upload.size > settings.SALES_CSV_MAX_BYTES:
+            raise DomainError(f"The file is larger than {settings.SALES_CSV_MAX_BYTES // 1048576} MB.",
+                              code="UPLOAD_TOO_LARGE")
+        messages.success(request, importer(upload.read()))
+    except DomainError as exc:
+        form.add_error("file", exc.message)
+        return False, exc.errors, 400
+    return True, [], 302
+
+
 @merchant_required
 def sales(request):
     merchant = request.merchant
     form = SalesCsvForm(request.POST or None, request.FILES or None)
-    row_errors, status = [], 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                if upload.size > settings.SALES_CSV_MAX_BYTES:
-                    raise DomainError(f"The file is larger than {settings.SALES_CSV_MAX_BYTES // 1048576} MB.",
-                                      code="UPLOAD_TOO_LARGE")
-                raw = sales_csv_read(upload.read())
-                rows = sales_rows_validate(raw, today=business_date_today(), first_row_number=2)
-                assessment = daily_sales_import(merchant=merchant, rows=rows, source="csv", actor=request.user)
-            except DomainError as exc:
-                form.add_error("file", exc.message)
-                row_errors = exc.errors
-            else:
-                messages.success(request, f"Imported {len(rows)} days of sales. Your risk grade is now "
-                                          f"{assessment.grade}.")
-                return redirect("portal:sales")
+
+    def import_sales(data: bytes) -> str:
+        rows = sales_rows_validate(sales_csv_read(data), today=business_date_today(), first_row_number=2)
+        assessment = daily_sales_import(merchant=merchant, rows=rows, source="csv", actor=request.user)
+        return f"Imported {len(rows)} days of sales. Your risk grade is now {assessment.grade}."
+
+    done, row_errors, status = _csv_import(request, form, import_sales)
+    if done:
+        return redirect("portal:sales")
     return render(request, "portal/sales.html", {
         "merchant": merchant, "form": form, "row_errors": row_errors,
         "recent": merchant.daily_sales.all()[:31], "summary": sales_summary_get(merchant=merchant),
+    }, status=status)
+
+
+@merchant_required
+def orders(request):
+    merchant = request.merchant
+    form = OrdersCsvForm(request.POST or None, request.FILES or None)
+
+    def import_orders(data: bytes) -> str:
+        rows = order_rows_validate(orders_csv_read(data), currency=merchant.lender.base_currency, first_row_number=2)
+        result = orders_ingest(merchant=merchant, rows=rows, source="csv", actor=request.user)
+        return f"Imported {result['created']} new orders ({result['unchanged']} already known)."
+
+    done, row_errors, status = _csv_import(request, form, import_orders)
+    if done:
+        return redirect("portal:orders")
+    base = borrowing_base_get(merchant=merchant, as_of=business_date_today())
+    return render(request, "portal/orders.html", {
+        "merchant": merchant, "form": form, "row_errors": row_errors, "base": base,
+        "page": Paginator(base.orders, 50).get_page(request.GET.get("page")),
     }, status=status)

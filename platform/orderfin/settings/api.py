@@ -34,6 +34,7 @@ SPECTACULAR_SETTINGS = {
 OAUTH2_PROVIDER = {
     "SCOPES": {
         "sales:write": "Push merchants' daily sales (marketplace integration)",
+        "orders:write": "Push merchants' pre-sale orders and their status changes (marketplace integration)",
         "bank:read": "Read the partner bank's own profile",
         "loans:read": "Read loans the partner bank funds",
         "colending:write": "Accept or decline co-lending offers",

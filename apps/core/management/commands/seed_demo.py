@@ -9,9 +9,12 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import Lender, Role, User
 from apps.core.calendar import business_date_today
+from apps.financing.order_rows import OrderRow
+from apps.financing.services import financing_policy_default_ensure, orders_ingest
 from apps.merchants.models import DailySales, KycDocument, Merchant
 from apps.merchants.services import (
     credit_profile_recompute,
@@ -65,6 +68,7 @@ class Command(BaseCommand):
         lender = Lender.objects.create(slug=settings.PORTAL_LENDER_SLUG, name="OrderFin Small Loan Co., Ltd.",
                                        licence_number="SLC-2026-0001")
         scoring_policy_default_ensure(lender=lender)
+        financing_policy_default_ensure(lender=lender)
         for username, role in STAFF:
             User.objects.create_user(username=username, password=DEMO_PASSWORD, role=role, lender=lender,
                                      email=f"{username}@orderfin.local")
@@ -87,6 +91,7 @@ class Command(BaseCommand):
             if base is not None:
                 _sales_history(merchant, base, today)
                 credit_profile_recompute(merchant=merchant, actor="seed")
+                _presale_orders(merchant, base, today)
             if state == "draft":
                 continue
             KycDocument.objects.create(merchant=merchant, kind="business_licence", original_name="licence.pdf",
@@ -112,6 +117,20 @@ def _sales_history(merchant: Merchant, base: Decimal, today: datetime.date) -> N
                                refunds=(gross * Decimal("0.02")).quantize(Decimal("0.01")), chargebacks=Decimal("0.00"),
                                source="csv"))
     DailySales.objects.bulk_create(rows)
+
+
+def _presale_orders(merchant: Merchant, base: Decimal, today: datetime.date) -> None:
+    """Two dozen open orders from a handful of buyers, settling over the next four months."""
+    now = timezone.now()
+    rows = [
+        OrderRow(external_id=f"{merchant.store_handle}-{n:04d}", buyer_id=f"buyer-{n % 7}",
+                 amount=(base / 4 * (1 + n % 5)).quantize(Decimal("0.01")),
+                 paid_amount=(base / 4 * (1 + n % 5)).quantize(Decimal("0.01")), currency=merchant.lender.base_currency,
+                 paid_at=now - datetime.timedelta(days=n), expected_ship_date=today + datetime.timedelta(days=n % 20),
+                 expected_settlement_date=today + datetime.timedelta(days=10 + 5 * n))
+        for n in range(24)
+    ]
+    orders_ingest(merchant=merchant, rows=rows, source="api", actor="seed")
 
 
 def logins_text() -> str:
