@@ -4,19 +4,30 @@ Everything runs against real PostgreSQL and Redis (DATABASE_URL, REDIS_URL).
 """
 
 import datetime
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, set_token_value
 
 from apps.accounts.models import Role
-from apps.merchants.services import scoring_policy_default_ensure
+from apps.core.calendar import business_date_today
+from apps.merchants.models import CreditAssessment, Merchant
+from apps.merchants.services import (
+    kyc_document_upload,
+    kyc_submit,
+    kyc_verify,
+    scoring_policy_default_ensure,
+)
 from apps.partners.models import ApiClientKind
 from apps.partners.services import api_client_create
 from tests.accounts.factories import LenderFactory, MerchantUserFactory, StaffFactory
+from tests.financing.factories import PresaleOrderFactory
+from tests.helpers import PDF_BYTES, upload
 from tests.partners.factories import PartnerBankFactory
 
 PASSWORD = "correct-horse-battery-staple"
+TODAY = business_date_today()  # the business date of this test run
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +113,40 @@ def bank_api(bank_client):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(bank_client, bank_client.allowed_scopes)}")
     return api
+
+
+@pytest.fixture
+def verified(merchant, merchant_user, staff):
+    """A KYC-verified merchant."""
+    kyc_document_upload(merchant=merchant, kind="business_licence", upload=upload("l.pdf", PDF_BYTES), actor=merchant_user)
+    kyc_submit(merchant=merchant, actor=merchant_user)
+    kyc_verify(merchant=merchant, actor=staff[Role.CREDIT_OFFICER])
+    return Merchant.objects.get(pk=merchant.pk)
+
+
+@pytest.fixture
+def graded():
+    """graded(merchant, grade, limit=…) records a credit assessment as the scoring model would."""
+
+    def grade(merchant, letter, *, limit="100000.00", sales="100000.00", refunds="0.00"):
+        CreditAssessment.objects.create(
+            merchant=merchant, policy=scoring_policy_default_ensure(lender=merchant.lender), as_of=TODAY, score=80,
+            grade=letter, credit_limit=Decimal(limit), reasons=[], inputs={"window_sales": sales, "window_refunds": refunds},
+        )
+        Merchant.objects.filter(pk=merchant.pk).update(risk_grade=letter, credit_limit=Decimal(limit))
+        return Merchant.objects.get(pk=merchant.pk)
+
+    return grade
+
+
+@pytest.fixture
+def open_orders():
+    """open_orders(merchant, n) → n eligible orders of 1,000.00 from different buyers."""
+
+    def make(merchant, n=5, days=30):
+        return [PresaleOrderFactory(merchant=merchant, buyer_id=f"buyer-{i}", paid_amount=Decimal("1000.00"),
+                                    expected_ship_date=TODAY,
+                                    expected_settlement_date=TODAY + datetime.timedelta(days=days))
+                for i in range(n)]
+
+    return make

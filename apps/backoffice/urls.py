@@ -13,4 +13,6 @@ urlpatterns = [
     path("merchants/<int:merchant_id>/", views.merchant_detail, name="merchant"),
     path("merchants/<int:merchant_id>/<slug:action>/", views.merchant_decide, name="merchant-decide"),
     path("documents/<int:document_id>/", views.document_download, name="document"),
+    path("applications/", views.application_list, name="applications"),
+    path("applications/<int:application_id>/", views.application_detail, name="application"),
 ]

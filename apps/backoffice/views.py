@@ -10,6 +10,9 @@ from apps.accounts.models import STAFF_ROLES, Role
 from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
 from apps.core.errors import DomainError
+from apps.financing.application_services import application_review
+from apps.financing.models import ApplicationState
+from apps.financing.selectors import applications_for_lender, merchant_owed_get, referral_queue_list
 from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
@@ -37,6 +40,7 @@ def home(request):
         "queue_count": kyc_queue_list(lender=request.lender).count(),
         "merchant_count": merchants.count(),
         "verified_count": merchants.filter(kyc_state=KycState.VERIFIED).count(),
+        "referral_count": referral_queue_list(lender=request.lender).count(),
     })
 
 
@@ -105,3 +109,40 @@ def document_download(request, document_id: int):
     document = get_object_or_404(KycDocument, pk=document_id, merchant__lender=request.lender)
     return FileResponse(document.file.open("rb"), as_attachment=False, filename=document.original_name,
                         content_type=document.content_type)
+
+
+@staff_required()
+def application_list(request):
+    queryset = applications_for_lender(lender=request.lender).select_related("offer")
+    state = request.GET.get("state", "referred")
+    if state in ApplicationState.values:
+        queryset = queryset.filter(state=state)
+    return render(request, "backoffice/application_list.html", {
+        "page": _page(request, queryset.order_by("submitted_at", "id")), "state": state,
+        "states": ApplicationState.choices,
+    })
+
+
+@staff_required()
+def application_detail(request, application_id: int):
+    application = get_object_or_404(applications_for_lender(lender=request.lender).select_related("offer"),
+                                    pk=application_id)
+    merchant = application.merchant
+    if request.method == "POST":
+        if not request.user.has_role(Role.CREDIT_OFFICER):
+            messages.error(request, "Only a credit officer may decide an application.")
+        else:
+            try:
+                application_review(application=application, actor=request.user,
+                                   approve=request.POST.get("decision") == "approve", note=request.POST.get("note", ""))
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, "Decision recorded.")
+        return redirect("backoffice:application", application_id=application.pk)
+    return render(request, "backoffice/application_detail.html", {
+        "application": application, "merchant": merchant, "offer": getattr(application, "offer", None),
+        "results": application.decision_results.all(), "orders": application.orders.all(),
+        "sales": sales_summary_get(merchant=merchant), "assessment": credit_assessment_latest(merchant=merchant),
+        "owed": merchant_owed_get(merchant=merchant), "timeline": audit_trail_for(application),
+    })

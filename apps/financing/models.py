@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from apps.core.money import money_field_kwargs
@@ -17,6 +18,7 @@ class OrderState(models.TextChoices):
 
 OPEN_ORDER_STATES = (OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED)
 DEFAULT_ADVANCE_RATES = {"A": "0.90", "B": "0.80", "C": "0.70", "D": "0.50", "E": "0.00"}
+DEFAULT_ANNUAL_RATES = {"A": "0.1200", "B": "0.1500", "C": "0.1800", "D": "0.2200", "E": "0.2400"}
 
 
 class PresaleOrder(FSMModelMixin, models.Model):
@@ -96,6 +98,17 @@ class FinancingPolicy(models.Model):
     buyer_concentration_cap = models.DecimalField(max_digits=5, decimal_places=4, default="0.2500",
                                                   help_text="Largest share of the eligible pool one buyer may make up")
     advance_rates = models.JSONField(help_text='Advance rate by risk grade, e.g. {"A": "0.90", …}')
+    # Automatic decisions: grades approved without review, grades referred to a credit officer
+    # (any other grade is declined), and how far past the credit limit a referral may go.
+    auto_approve_grades = models.CharField(max_length=5, default="ABC")
+    refer_grades = models.CharField(max_length=5, default="D")
+    limit_refer_band = models.DecimalField(max_digits=5, decimal_places=4, default="1.2000",
+                                           help_text="Up to this multiple of the credit limit is referred, not declined")
+    # Pricing of the pre-sale advance: interest by grade (ACT/360), a flat fee paid at maturity.
+    annual_rates = models.JSONField(default=dict, help_text='Annual interest rate by grade, e.g. {"A": "0.12"}')
+    fee_rate = models.DecimalField(max_digits=6, decimal_places=4, default="0.0050")
+    grace_days = models.PositiveIntegerField(default=7)
+    offer_valid_hours = models.PositiveIntegerField(default=72)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -108,3 +121,166 @@ class FinancingPolicy(models.Model):
 
     def __str__(self):
         return f"Financing policy v{self.version} from {self.effective_from}"
+
+
+class ApplicationState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    REFERRED = "referred", "Referred to a credit officer"
+    OFFER_ACCEPTED = "offer_accepted", "Offer accepted"
+    DISBURSED = "disbursed", "Disbursed"
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+def _is_credit_officer(application, user) -> bool:
+    return user.has_role("credit_officer")
+
+
+class FinancingApplication(FSMModelMixin, models.Model):
+    """A merchant's request to borrow against selected pre-sale orders."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="applications")
+    amount = models.DecimalField(**money_field_kwargs())
+    currency = models.CharField(max_length=3)
+    orders = models.ManyToManyField(PresaleOrder, through="ApplicationOrder", related_name="applications")
+    state = FSMField(default=ApplicationState.DRAFT, choices=ApplicationState.choices, protected=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="application_amount_positive")]
+        indexes = [models.Index(fields=["state", "submitted_at"])]
+
+    def __str__(self):
+        return f"Application #{self.pk} ({self.state})"
+
+    # Every transition runs through apps.financing.services (core.transitions audits it).
+    @transition(field=state, source=ApplicationState.DRAFT, target=ApplicationState.SUBMITTED)
+    def submit(self):
+        self.submitted_at = timezone.now()
+
+    @transition(field=state, source=ApplicationState.SUBMITTED, target=ApplicationState.APPROVED)
+    def approve_automatically(self, note: str = ""):
+        self._decided(note)
+
+    @transition(field=state, source=ApplicationState.SUBMITTED, target=ApplicationState.REJECTED)
+    def reject_automatically(self, note: str = ""):
+        self._decided(note)
+
+    @transition(field=state, source=ApplicationState.SUBMITTED, target=ApplicationState.REFERRED)
+    def refer(self, note: str = ""):
+        self.decision_note = note
+
+    @transition(field=state, source=ApplicationState.REFERRED, target=ApplicationState.APPROVED, permission=_is_credit_officer)
+    def approve(self, note: str = ""):
+        self._decided(note)
+
+    @transition(field=state, source=ApplicationState.REFERRED, target=ApplicationState.REJECTED, permission=_is_credit_officer)
+    def reject(self, note: str = ""):
+        self._decided(note)
+
+    @transition(field=state, source=ApplicationState.APPROVED, target=ApplicationState.OFFER_ACCEPTED)
+    def accept_offer(self):
+        pass
+
+    @transition(field=state, source=ApplicationState.OFFER_ACCEPTED, target=ApplicationState.DISBURSED)
+    def mark_disbursed(self):
+        pass
+
+    @transition(field=state, source=ApplicationState.APPROVED, target=ApplicationState.EXPIRED)
+    def expire(self):
+        pass
+
+    @transition(field=state, source=ApplicationState.APPROVED, target=ApplicationState.WITHDRAWN)
+    def withdraw(self):
+        pass
+
+    def _decided(self, note: str):
+        self.decided_at = timezone.now()
+        self.decision_note = note
+
+
+class ApplicationOrder(models.Model):
+    application = models.ForeignKey(FinancingApplication, on_delete=models.CASCADE)
+    order = models.ForeignKey(PresaleOrder, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["application", "order"], name="application_order_once")]
+
+    def __str__(self):
+        return f"{self.application_id}:{self.order_id}"
+
+
+class RuleOutcome(models.TextChoices):
+    PASS = "pass", "Pass"
+    REFER = "refer", "Refer"
+    DECLINE = "decline", "Decline"
+
+
+class DecisionResult(models.Model):
+    """One decision rule's verdict on an application, with the reason shown to people."""
+
+    application = models.ForeignKey(FinancingApplication, on_delete=models.CASCADE, related_name="decision_results")
+    rule = models.CharField(max_length=32)
+    outcome = models.CharField(max_length=8, choices=RuleOutcome.choices)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.rule}: {self.outcome}"
+
+
+class Offer(models.Model):
+    """The priced offer made on an approved application; the merchant receives the full principal."""
+
+    application = models.OneToOneField(FinancingApplication, on_delete=models.PROTECT, related_name="offer")
+    principal = models.DecimalField(**money_field_kwargs())
+    annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
+    day_count = models.CharField(max_length=8, default="ACT/360")
+    interest = models.DecimalField(**money_field_kwargs())
+    fee = models.DecimalField(**money_field_kwargs())
+    total_cost = models.DecimalField(**money_field_kwargs())
+    apr = models.DecimalField(max_digits=7, decimal_places=4, help_text="All-in annual cost as an IRR")
+    start_date = models.DateField()
+    maturity_date = models.DateField()
+    schedule = models.JSONField(help_text="Installments: due_date, principal, interest, fee, total")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(principal__gt=0), name="offer_principal_positive"),
+            models.CheckConstraint(condition=Q(interest__gte=0) & Q(fee__gte=0), name="offer_costs_non_negative"),
+            models.CheckConstraint(condition=Q(total_cost=F("interest") + F("fee")), name="offer_total_cost_adds_up"),
+            models.CheckConstraint(condition=Q(maturity_date__gt=F("start_date")), name="offer_matures_after_start"),
+        ]
+
+    def __str__(self):
+        return f"Offer on application #{self.application_id}: {self.principal}"
+
+
+class Pledge(models.Model):
+    """An order pledged as collateral; the database lets an order back one live pledge only."""
+
+    order = models.ForeignKey(PresaleOrder, on_delete=models.PROTECT, related_name="pledges")
+    application = models.ForeignKey(FinancingApplication, on_delete=models.PROTECT, related_name="pledges")
+    pledged_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order"], condition=Q(released_at__isnull=True), name="order_pledged_once"),
+        ]
+
+    def __str__(self):
+        return f"Order {self.order_id} → application {self.application_id}"

@@ -1,24 +1,38 @@
 """Reads for financing: which orders can be borrowed against, and the borrowing base.
 
-Borrowing base = Σ counted value of eligible orders × advance rate(grade) × (1 − refund rate).
+Borrowing base = Σ counted value of eligible orders × advance rate(grade) × (1 − refund rate)
+                 − what the merchant already owes (never below zero).
 
 An order is eligible when it is open (paid, shipped or delivered: not settled, refunded,
 cancelled or disputed), in the lender's currency, and its settlement is expected between
 today and today + the policy's maximum tenor. The merchant must be KYC-verified. A buyer
 may make up at most `buyer_concentration_cap` of the eligible pool; beyond that their
-orders count only up to the cap (pro rata). Pledges to live loans arrive with
-applications and will exclude pledged orders here.
+orders count only up to the cap (pro rata). Orders pledged to an accepted offer still
+count towards the base (they secure what is owed, which is subtracted) but cannot be
+selected for a new application. What is owed is the principal of accepted and disbursed
+offers (repayments arrive with the loans issue and will reduce it).
 """
 
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import OuterRef, Subquery, Sum
+
 from apps.core.money import quantize
 from apps.merchants.models import KycState
 from apps.merchants.selectors import credit_assessment_latest
 
-from .models import DEFAULT_ADVANCE_RATES, OPEN_ORDER_STATES, FinancingPolicy, PresaleOrder
+from .models import (
+    DEFAULT_ADVANCE_RATES,
+    OPEN_ORDER_STATES,
+    ApplicationState,
+    FinancingApplication,
+    FinancingPolicy,
+    Offer,
+    Pledge,
+    PresaleOrder,
+)
 
 ZERO = Decimal("0.00")
 
@@ -29,6 +43,11 @@ class OrderEligibility:
     eligible: bool
     reason: str
     counted: Decimal = ZERO
+    pledged_to: int | None = None  # the application whose accepted offer it secures
+
+    @property
+    def selectable(self) -> bool:
+        return self.eligible and self.pledged_to is None
 
 
 @dataclass
@@ -38,6 +57,7 @@ class BorrowingBase:
     advance_rate: Decimal
     refund_rate: Decimal
     eligible_value: Decimal
+    owed: Decimal
     base: Decimal
     blocked_reason: str = ""
     orders: list[OrderEligibility] = field(default_factory=list)
@@ -74,12 +94,17 @@ def borrowing_base_get(*, merchant, as_of: datetime.date) -> BorrowingBase:
     refund_rate = _refund_rate(assessment)
 
     orders = list(PresaleOrder.objects.filter(merchant=merchant, state__in=OPEN_ORDER_STATES)
+                  .annotate(pledged_to=Subquery(Pledge.objects.filter(order=OuterRef("pk"), released_at__isnull=True)
+                                                .values("application_id")[:1]))
                   .order_by("expected_settlement_date", "id"))
-    rows = [OrderEligibility(order=o, eligible=False, reason="") for o in orders]
+    rows = [OrderEligibility(order=o, eligible=False, reason="", pledged_to=o.pledged_to) for o in orders]
     for row in rows:
         row.reason = _order_reason(row.order, currency=lender.base_currency, as_of=as_of, latest=latest)
         row.eligible = not row.reason
     _apply_buyer_cap(rows, cap=Decimal(str(policy.buyer_concentration_cap)))
+    for row in rows:
+        if row.eligible and row.pledged_to and not row.reason:
+            row.reason = f"Pledged to application #{row.pledged_to}: it secures what you owe."
 
     eligible_value = sum((r.counted for r in rows), ZERO)
     blocked = ""
@@ -87,9 +112,32 @@ def borrowing_base_get(*, merchant, as_of: datetime.date) -> BorrowingBase:
         blocked = f"Financing needs verified KYC; yours is {merchant.get_kyc_state_display().lower()}."
     elif assessment is None:
         blocked = "No credit assessment yet: upload your sales history first."
-    base = ZERO if blocked else quantize(eligible_value * advance_rate * (1 - refund_rate))
+    owed = merchant_owed_get(merchant=merchant)
+    base = ZERO if blocked else max(ZERO, advance_on(eligible_value, advance_rate, refund_rate) - owed)
     return BorrowingBase(as_of=as_of, grade=grade, advance_rate=advance_rate, refund_rate=refund_rate,
-                         eligible_value=eligible_value, base=base, blocked_reason=blocked, orders=rows)
+                         eligible_value=eligible_value, owed=owed, base=base, blocked_reason=blocked, orders=rows)
+
+
+def advance_on(value: Decimal, advance_rate: Decimal, refund_rate: Decimal) -> Decimal:
+    """What `value` of counted orders supports before subtracting what is owed."""
+    return quantize(value * advance_rate * (1 - refund_rate))
+
+
+def merchant_owed_get(*, merchant) -> Decimal:
+    owed = Offer.objects.filter(
+        application__merchant=merchant,
+        application__state__in=(ApplicationState.OFFER_ACCEPTED, ApplicationState.DISBURSED),
+    ).aggregate(total=Sum("principal"))["total"]
+    return owed or ZERO
+
+
+def referral_queue_list(*, lender):
+    return (FinancingApplication.objects.filter(merchant__lender=lender, state=ApplicationState.REFERRED)
+            .select_related("merchant").order_by("submitted_at", "id"))
+
+
+def applications_for_lender(*, lender):
+    return FinancingApplication.objects.filter(merchant__lender=lender).select_related("merchant")
 
 
 def _refund_rate(assessment) -> Decimal:

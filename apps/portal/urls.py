@@ -14,4 +14,7 @@ urlpatterns = [
     path("kyc/documents/<int:document_id>/", views.document_download, name="document"),
     path("sales/", views.sales, name="sales"),
     path("orders/", views.orders, name="orders"),
+    path("apply/", views.apply, name="apply"),
+    path("applications/", views.applications, name="applications"),
+    path("applications/<int:application_id>/", views.application_detail, name="application"),
 ]

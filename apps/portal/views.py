@@ -12,6 +12,8 @@ from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
+from apps.financing.application_services import application_submit, offer_accept
+from apps.financing.models import FinancingApplication
 from apps.financing.order_rows import order_rows_validate, orders_csv_read
 from apps.financing.selectors import borrowing_base_get
 from apps.financing.services import orders_ingest
@@ -157,3 +159,40 @@ def orders(request):
         "merchant": merchant, "form": form, "row_errors": row_errors, "base": base,
         "page": Paginator(base.orders, 50).get_page(request.GET.get("page")),
     }, status=status)
+
+
+@merchant_required
+@require_POST
+def apply(request):
+    try:
+        application = application_submit(merchant=request.merchant, order_ids=request.POST.getlist("order"),
+                                         amount=request.POST.get("amount", ""), actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("portal:orders")
+    return redirect("portal:application", application_id=application.pk)
+
+
+@merchant_required
+def applications(request):
+    queryset = request.merchant.applications.select_related("offer").order_by("-created_at", "-id")
+    return render(request, "portal/applications.html", {"page": Paginator(queryset, 25).get_page(request.GET.get("page"))})
+
+
+@merchant_required
+def application_detail(request, application_id: int):
+    application = get_object_or_404(
+        FinancingApplication.objects.select_related("offer"), pk=application_id, merchant=request.merchant
+    )
+    if request.method == "POST":
+        try:
+            offer_accept(application=application, actor=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Offer accepted: your orders are pledged and the funds are on their way.")
+        return redirect("portal:application", application_id=application.pk)
+    return render(request, "portal/application_detail.html", {
+        "application": application, "offer": getattr(application, "offer", None),
+        "results": application.decision_results.all(), "orders": application.orders.all(),
+    })

@@ -3,32 +3,13 @@ from decimal import Decimal
 
 import pytest
 
-from apps.accounts.models import Role
 from apps.financing.models import FinancingPolicy, OrderState, PresaleOrder
 from apps.financing.selectors import borrowing_base_get
-from apps.merchants.models import CreditAssessment, KycState, Merchant
-from apps.merchants.services import kyc_document_upload, kyc_submit, kyc_verify, scoring_policy_default_ensure
+from apps.merchants.models import KycState, Merchant
 from tests.financing.factories import PresaleOrderFactory
-from tests.helpers import PDF_BYTES, upload
 
 TODAY = datetime.date(2026, 11, 28)
 D = Decimal
-
-
-@pytest.fixture
-def verified(merchant, merchant_user, staff):
-    kyc_document_upload(merchant=merchant, kind="business_licence", upload=upload("l.pdf", PDF_BYTES), actor=merchant_user)
-    kyc_submit(merchant=merchant, actor=merchant_user)
-    kyc_verify(merchant=merchant, actor=staff[Role.CREDIT_OFFICER])
-    return Merchant.objects.get(pk=merchant.pk)
-
-
-def _grade(merchant, grade, *, sales="100000.00", refunds="0.00"):
-    CreditAssessment.objects.create(
-        merchant=merchant, policy=scoring_policy_default_ensure(lender=merchant.lender), as_of=TODAY, score=90,
-        grade=grade, credit_limit=D("100000.00"), reasons=[],
-        inputs={"window_sales": sales, "window_refunds": refunds},
-    )
 
 
 def _order(merchant, days=30, **kwargs):
@@ -37,8 +18,8 @@ def _order(merchant, days=30, **kwargs):
                                expected_settlement_date=settles, **kwargs)
 
 
-def test_base_is_eligible_orders_times_the_grades_advance_rate_less_refund_rate(verified):
-    _grade(verified, "B", sales="100000.00", refunds="5000.00")  # 5% refunds
+def test_base_is_eligible_orders_times_the_grades_advance_rate_less_refund_rate(verified, graded):
+    graded(verified, "B", sales="100000.00", refunds="5000.00")  # 5% refunds
     for buyer in "abcde":
         _order(verified, buyer_id=buyer, paid_amount=D("1000.00"))
     base = borrowing_base_get(merchant=verified, as_of=TODAY)
@@ -48,15 +29,15 @@ def test_base_is_eligible_orders_times_the_grades_advance_rate_less_refund_rate(
 
 
 @pytest.mark.parametrize("grade,expected", [("A", "4500.00"), ("C", "3500.00"), ("D", "2500.00"), ("E", "0.00")])
-def test_the_advance_rate_follows_the_grade(verified, grade, expected):
-    _grade(verified, grade)
+def test_the_advance_rate_follows_the_grade(verified, graded, grade, expected):
+    graded(verified, grade)
     for buyer in "abcde":
         _order(verified, buyer_id=buyer)
     assert borrowing_base_get(merchant=verified, as_of=TODAY).base == D(expected)
 
 
-def test_each_ineligible_order_says_why(verified):
-    _grade(verified, "A")
+def test_each_ineligible_order_says_why(verified, graded):
+    graded(verified, "A")
     rows = {
         "refunded": _order(verified, buyer_id="r"), "late": _order(verified, days=-1, buyer_id="l"),
         "far": _order(verified, days=120, buyer_id="f"), "usd": _order(verified, currency="USD", buyer_id="u"),
@@ -71,8 +52,8 @@ def test_each_ineligible_order_says_why(verified):
     assert by_id[rows["ok"].pk].eligible
 
 
-def test_one_buyer_counts_only_up_to_the_concentration_cap(verified):
-    _grade(verified, "A")
+def test_one_buyer_counts_only_up_to_the_concentration_cap(verified, graded):
+    graded(verified, "A")
     _order(verified, buyer_id="whale", paid_amount=D("7000.00"), amount=D("7000.00"))
     for buyer in "abc":
         _order(verified, buyer_id=buyer, paid_amount=D("1000.00"))
@@ -83,30 +64,30 @@ def test_one_buyer_counts_only_up_to_the_concentration_cap(verified):
     assert base.eligible_value == D("5500.00")
 
 
-def test_the_tenor_and_cap_come_from_the_lenders_policy(verified):
+def test_the_tenor_and_cap_come_from_the_lenders_policy(verified, graded):
     FinancingPolicy.objects.create(lender=verified.lender, version=2, effective_from=TODAY, max_tenor_days=150,
                                    buyer_concentration_cap=D("1"), advance_rates={"A": "0.50"})
-    _grade(verified, "A")
+    graded(verified, "A")
     _order(verified, days=120, paid_amount=D("1000.00"))
     assert borrowing_base_get(merchant=verified, as_of=TODAY).base == D("500.00")
 
 
-def test_no_base_without_verified_kyc(merchant):
-    _grade(merchant, "A")
+def test_no_base_without_verified_kyc(merchant, graded):
+    graded(merchant, "A")
     _order(merchant)
     base = borrowing_base_get(merchant=merchant, as_of=TODAY)
     assert base.base == D("0.00") and merchant.kyc_state == KycState.DRAFT
     assert base.blocked_reason == "Financing needs verified KYC; yours is draft."
 
 
-def test_no_base_before_any_credit_assessment(verified):
+def test_no_base_before_any_credit_assessment(verified, graded):
     _order(verified)
     assert borrowing_base_get(merchant=verified, as_of=TODAY).blocked_reason.startswith("No credit assessment yet")
 
 
-def test_borrowing_base_takes_a_fixed_number_of_queries(verified, django_assert_max_num_queries):
-    _grade(verified, "A")
+def test_borrowing_base_takes_a_fixed_number_of_queries(verified, graded, django_assert_max_num_queries):
+    graded(verified, "A")
     PresaleOrderFactory.create_batch(40, merchant=verified, expected_ship_date=TODAY,
                                      expected_settlement_date=TODAY + datetime.timedelta(days=20))
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         borrowing_base_get(merchant=Merchant.objects.select_related("lender").get(pk=verified.pk), as_of=TODAY)

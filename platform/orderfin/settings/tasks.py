@@ -10,3 +10,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static schedule; django-celery-beat copies it into its tables, where admins can tune it.
+CELERY_BEAT_SCHEDULE = {
+    "financing-offers-expire": {"task": "financing.offers_expire", "schedule": 300.0},
+}

@@ -1,0 +1,168 @@
+"""Applications, decisions, offers and pledges: from selected orders to an accepted offer."""
+
+import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core.calendar import business_date_today
+from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from apps.core.money import CENT, quantize, to_decimal
+from apps.core.transitions import transition_apply
+from apps.merchants.models import Merchant
+from apps.repayments.apr import apr_irr
+from apps.repayments.schedules import schedule_bullet
+
+from .decision_rules import DecisionFacts, decision_run
+from .models import (
+    DEFAULT_ANNUAL_RATES,
+    ApplicationOrder,
+    ApplicationState,
+    DecisionResult,
+    FinancingApplication,
+    Offer,
+    Pledge,
+    RuleOutcome,
+)
+from .selectors import advance_on, borrowing_base_get, financing_policy_in_force
+
+DECISION_ACTOR = "system:decision-rules"
+
+
+class OfferExpired(DomainError):
+    code = "OFFER_EXPIRED"
+    status = 409
+    title = "The offer has expired"
+
+
+def _amount(raw) -> Decimal:
+    try:
+        amount = to_decimal(raw)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"{raw!r} is not an amount.", code="AMOUNT_INVALID") from exc
+    if amount <= 0 or amount != amount.quantize(CENT):
+        raise ValidationFailed(f"The amount must be positive and in cents; got {amount}.", code="AMOUNT_INVALID")
+    return amount
+
+
+@transaction.atomic
+def application_submit(*, merchant: Merchant, order_ids: list, amount, actor, as_of: datetime.date | None = None):
+    """Apply for `amount` against the merchant's selected orders, then decide automatically."""
+    as_of = as_of or business_date_today()
+    amount = _amount(amount)
+    merchant = Merchant.objects.select_for_update().select_related("lender").get(pk=merchant.pk)  # one at a time
+    base = borrowing_base_get(merchant=merchant, as_of=as_of)
+    rows = {r.order.pk: r for r in base.orders}
+    try:
+        wanted = {int(i) for i in order_ids}
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed("Order ids must be whole numbers.", code="ORDER_IDS_INVALID") from exc
+    if not wanted:
+        raise ValidationFailed("Select at least one order to borrow against.", code="ORDERS_REQUIRED")
+    unknown = sorted(wanted - rows.keys())
+    if unknown:
+        raise NotFound(f"No open order of yours has id {', '.join(map(str, unknown))}.", code="ORDER_NOT_FOUND")
+    blocked = [f"{rows[i].order.external_id}: {rows[i].reason}" for i in sorted(wanted) if not rows[i].selectable]
+    if blocked:
+        raise ValidationFailed("Some selected orders cannot be financed: " + " ".join(blocked), code="ORDER_NOT_ELIGIBLE")
+    supported = advance_on(sum(rows[i].counted for i in wanted), base.advance_rate, base.refund_rate)
+    if amount > supported:
+        raise ValidationFailed(
+            f"The selected orders support at most {supported:,.2f}; you asked for {amount:,.2f}.",
+            code="BORROWING_BASE_EXCEEDED",
+        )
+    application = FinancingApplication.objects.create(merchant=merchant, amount=amount,
+                                                      currency=merchant.lender.base_currency)
+    ApplicationOrder.objects.bulk_create([ApplicationOrder(application=application, order_id=i) for i in sorted(wanted)])
+    transition_apply(instance=application, transition="submit", actor=actor, update_fields=("submitted_at",))
+    _decide(application=application, merchant=merchant, base=base, as_of=as_of)
+    return application
+
+
+def _decide(*, application, merchant, base, as_of):
+    policy = financing_policy_in_force(lender=merchant.lender, as_of=as_of)
+    facts = DecisionFacts(
+        kyc_state=merchant.kyc_state, kyc_label=merchant.get_kyc_state_display(), grade=base.grade,
+        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount,
+        borrowing_base=base.base,
+    )
+    overall, verdicts = decision_run(facts=facts, policy=policy)
+    DecisionResult.objects.bulk_create(
+        [DecisionResult(application=application, rule=v.rule, outcome=v.outcome, reason=v.reason) for v in verdicts]
+    )
+    summary = " ".join(v.reason for v in verdicts if v.outcome == overall) or "All rules passed."
+    transition = {RuleOutcome.PASS: "approve_automatically", RuleOutcome.REFER: "refer",
+                  RuleOutcome.DECLINE: "reject_automatically"}[overall]
+    transition_apply(instance=application, transition=transition, actor=DECISION_ACTOR, reason=summary,
+                     update_fields=("decided_at", "decision_note"), method_kwargs={"note": summary})
+    if overall == RuleOutcome.PASS:
+        offer_create(application=application, as_of=as_of)
+
+
+@transaction.atomic
+def application_review(*, application: FinancingApplication, actor, approve: bool, note: str,
+                       as_of: datetime.date | None = None):
+    """A credit officer decides a referred application; an approval is priced at once."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed("A note is required to decide a referred application.", code="REASON_REQUIRED")
+    transition_apply(instance=application, transition="approve" if approve else "reject", actor=actor, reason=note,
+                     update_fields=("decided_at", "decision_note"), method_kwargs={"note": note})
+    if approve:
+        offer_create(application=application, as_of=as_of or business_date_today())
+    return application
+
+
+def offer_create(*, application: FinancingApplication, as_of: datetime.date) -> Offer:
+    """Price a pre-sale advance: a bullet at the latest expected settlement + grace, no upfront deduction."""
+    policy = financing_policy_in_force(lender=application.merchant.lender, as_of=as_of)
+    grade = application.merchant.risk_grade or "E"
+    annual_rate = to_decimal((policy.annual_rates or DEFAULT_ANNUAL_RATES).get(grade, DEFAULT_ANNUAL_RATES[grade]))
+    latest = max(o.expected_settlement_date for o in application.orders.all())
+    maturity = max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=policy.grace_days)
+    (installment,) = schedule_bullet(principal=application.amount, annual_rate=annual_rate, start=as_of,
+                                     maturity=maturity, day_count="ACT/360")
+    fee = quantize(application.amount * to_decimal(policy.fee_rate))
+    repay = installment.total + fee  # the fee is paid at maturity, never deducted from the principal
+    apr = apr_irr([(as_of, application.amount), (maturity, -repay)])
+    return Offer.objects.create(
+        application=application, principal=application.amount, annual_rate=annual_rate, interest=installment.interest,
+        fee=fee, total_cost=installment.interest + fee, apr=apr, start_date=as_of, maturity_date=maturity,
+        schedule=[{"due_date": str(maturity), "principal": str(installment.principal), "interest": str(installment.interest),
+                   "fee": str(fee), "total": str(repay)}],
+        expires_at=timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours),
+    )
+
+
+@transaction.atomic
+def offer_accept(*, application: FinancingApplication, actor) -> FinancingApplication:
+    """Accept an approved, unexpired offer and pledge its orders (each order backs one live pledge)."""
+    application = FinancingApplication.objects.select_for_update(of=("self",)).select_related("offer").get(pk=application.pk)
+    if application.state == ApplicationState.APPROVED and application.offer.expires_at <= timezone.now():
+        # Refused here; the periodic offers_expire task moves it to expired (and audits it).
+        raise OfferExpired(f"The offer expired at {timezone.localtime(application.offer.expires_at):%Y-%m-%d %H:%M}.")
+    transition_apply(instance=application, transition="accept_offer", actor=actor)
+    try:
+        with transaction.atomic():
+            Pledge.objects.bulk_create([Pledge(order=o, application=application) for o in application.orders.all()])
+    except IntegrityError as exc:
+        raise Conflict("An order of this offer is already pledged to another loan.", code="ORDER_ALREADY_PLEDGED") from exc
+    Offer.objects.filter(pk=application.offer.pk).update(accepted_at=timezone.now())
+    return application
+
+
+def offers_expire(*, now=None) -> int:
+    """Expire every approved application whose offer has lapsed; returns how many."""
+    now = now or timezone.now()
+    lapsed = FinancingApplication.objects.filter(state=ApplicationState.APPROVED, offer__expires_at__lte=now)
+    count = 0
+    for application in lapsed.iterator():  # few per run; each transition is audited
+        transition_apply(instance=application, transition="expire", actor="system:offer-expiry",
+                         reason="The offer was not accepted in time.")
+        count += 1
+    return count
+
+
+def application_withdraw(*, application: FinancingApplication, actor) -> None:
+    transition_apply(instance=application, transition="withdraw", actor=actor, reason="Withdrawn by the merchant.")

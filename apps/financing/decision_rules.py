@@ -1,0 +1,72 @@
+"""The automatic credit decision: each rule returns a verdict with the reason people read.
+
+Any decline → the application is declined; otherwise any refer → a credit officer
+decides; otherwise it is approved and priced. Thresholds come from FinancingPolicy.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from apps.merchants.models import KycState
+
+from .models import RuleOutcome
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: str
+    outcome: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecisionFacts:
+    kyc_state: str
+    kyc_label: str
+    grade: str
+    credit_limit: Decimal
+    owed: Decimal
+    amount: Decimal
+    borrowing_base: Decimal
+
+
+def _kyc(facts, policy) -> Verdict:
+    if facts.kyc_state == KycState.VERIFIED:
+        return Verdict("kyc", RuleOutcome.PASS, "KYC is verified.")
+    return Verdict("kyc", RuleOutcome.DECLINE, f"KYC is {facts.kyc_label.lower()}, not verified.")
+
+
+def _grade(facts, policy) -> Verdict:
+    if facts.grade in policy.auto_approve_grades:
+        return Verdict("grade", RuleOutcome.PASS, f"Risk grade {facts.grade} is approved automatically.")
+    if facts.grade in policy.refer_grades:
+        return Verdict("grade", RuleOutcome.REFER, f"Risk grade {facts.grade} needs a credit officer's review.")
+    return Verdict("grade", RuleOutcome.DECLINE, f"Risk grade {facts.grade} is not financed.")
+
+
+def _credit_limit(facts, policy) -> Verdict:
+    total = facts.owed + facts.amount
+    numbers = f"already owed {facts.owed:,.2f} + requested {facts.amount:,.2f} = {total:,.2f}; limit {facts.credit_limit:,.2f}"
+    if total <= facts.credit_limit:
+        return Verdict("credit_limit", RuleOutcome.PASS, f"Within the credit limit: {numbers}.")
+    if total <= facts.credit_limit * Decimal(str(policy.limit_refer_band)):
+        return Verdict("credit_limit", RuleOutcome.REFER, f"Above the credit limit but within the review band: {numbers}.")
+    return Verdict("credit_limit", RuleOutcome.DECLINE, f"Above the credit limit: {numbers}.")
+
+
+def _borrowing_base(facts, policy) -> Verdict:
+    if facts.amount <= facts.borrowing_base:
+        return Verdict("borrowing_base", RuleOutcome.PASS,
+                       f"Requested {facts.amount:,.2f} is within the borrowing base of {facts.borrowing_base:,.2f}.")
+    return Verdict("borrowing_base", RuleOutcome.DECLINE,
+                   f"Requested {facts.amount:,.2f} exceeds the borrowing base of {facts.borrowing_base:,.2f}.")
+
+
+RULES = (_kyc, _grade, _credit_limit, _borrowing_base)
+
+
+def decision_run(*, facts: DecisionFacts, policy) -> tuple[str, list[Verdict]]:
+    verdicts = [rule(facts, policy) for rule in RULES]
+    outcomes = {v.outcome for v in verdicts}
+    overall = next(o for o in (RuleOutcome.DECLINE, RuleOutcome.REFER, RuleOutcome.PASS) if o in outcomes)
+    return overall, verdicts
