@@ -10,7 +10,7 @@ from apps.financing.models import OrderState, PresaleOrder
 from apps.financing.order_rows import order_rows_validate
 from apps.financing.services import ORDER_EVENTS, order_event_apply, orders_ingest
 
-from .views import MarketplaceMerchantView, filtered_queryset
+from .views import MarketplaceMerchantView, filtered_queryset, paginated
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -61,7 +61,7 @@ class MerchantOrdersView(MarketplaceMerchantView):
     def get(self, request, merchant_id: int):
         merchant = self._merchant(request, merchant_id)
         queryset = filtered_queryset(OrderFilter, request, PresaleOrder.objects.filter(merchant=merchant))
-        return self._page(request, queryset.order_by("expected_settlement_date", "id"), OrderSerializer)
+        return paginated(self, request, queryset.order_by("expected_settlement_date", "id"), OrderSerializer)
 
 
 class OrderEventView(MarketplaceMerchantView):

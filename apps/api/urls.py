@@ -1,11 +1,16 @@
 from django.urls import path
 
-from . import order_views, views
+from . import colending_views, order_views, views
 
 app_name = "api"
 
 urlpatterns = [
     path("bank/profile/", views.BankProfileView.as_view(), name="bank-profile"),
+    path("colending/offers/", colending_views.ShareOfferListView.as_view(), name="share-offers"),
+    path("colending/offers/<int:offer_id>/accept/", colending_views.ShareOfferAnswerView.as_view(accept=True),
+         name="share-offer-accept"),
+    path("colending/offers/<int:offer_id>/decline/", colending_views.ShareOfferAnswerView.as_view(accept=False),
+         name="share-offer-decline"),
     path("merchants/<int:merchant_id>/sales/", views.MerchantSalesView.as_view(), name="merchant-sales"),
     path("merchants/<int:merchant_id>/orders/", order_views.MerchantOrdersView.as_view(), name="merchant-orders"),
     path("merchants/<int:merchant_id>/orders/<str:external_id>/events/", order_views.OrderEventView.as_view(),

@@ -68,10 +68,12 @@ class MarketplaceMerchantView(IdempotentAPIView):
     def _merchant(self, request, merchant_id):
         return get_object_or_404(merchants_for_lender(lender=request.api_client.lender), pk=merchant_id)
 
-    def _page(self, request, queryset, serializer_class):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def paginated(view, request, queryset, serializer_class):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 def filtered_queryset(filterset_class, request, queryset):
@@ -126,4 +128,4 @@ class MerchantSalesView(MarketplaceMerchantView):
     def get(self, request, merchant_id: int):
         merchant = self._merchant(request, merchant_id)
         queryset = filtered_queryset(SalesFilter, request, DailySales.objects.filter(merchant=merchant))
-        return self._page(request, queryset.order_by("-date"), self.ListOutputSerializer)
+        return paginated(self, request, queryset.order_by("-date"), self.ListOutputSerializer)

@@ -14,6 +14,7 @@ from apps.merchants.models import Merchant
 from apps.repayments.apr import apr_irr
 from apps.repayments.schedules import schedule_bullet
 
+from .colending import share_offer_create
 from .decision_rules import DecisionFacts, decision_run
 from .models import (
     DEFAULT_ANNUAL_RATES,
@@ -149,6 +150,7 @@ def offer_accept(*, application: FinancingApplication, actor) -> FinancingApplic
     except IntegrityError as exc:
         raise Conflict("An order of this offer is already pledged to another loan.", code="ORDER_ALREADY_PLEDGED") from exc
     Offer.objects.filter(pk=application.offer.pk).update(accepted_at=timezone.now())
+    share_offer_create(application=application, as_of=business_date_today())
     return application
 
 

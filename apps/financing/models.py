@@ -284,3 +284,34 @@ class Pledge(models.Model):
 
     def __str__(self):
         return f"Order {self.order_id} → application {self.application_id}"
+
+
+class ShareOfferState(models.TextChoices):
+    OFFERED = "offered", "Offered"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+
+
+class PartnerShareOffer(models.Model):
+    """A partner bank's share of one accepted offer, awaiting the bank's answer."""
+
+    application = models.OneToOneField(FinancingApplication, on_delete=models.PROTECT, related_name="share_offer")
+    agreement = models.ForeignKey("partners.CoLendingAgreement", on_delete=models.PROTECT, related_name="share_offers")
+    partner_bank = models.ForeignKey("partners.PartnerBank", on_delete=models.PROTECT, related_name="share_offers")
+    amount = models.DecimalField(**money_field_kwargs())
+    share = models.DecimalField(max_digits=5, decimal_places=4)
+    state = models.CharField(max_length=10, choices=ShareOfferState.choices, default=ShareOfferState.OFFERED)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    responded_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="share_offer_amount_positive"),
+            models.CheckConstraint(condition=Q(share__gt=0, share__lte="0.7"), name="share_offer_at_most_70pct"),
+        ]
+        indexes = [models.Index(fields=["partner_bank", "state"])]
+
+    def __str__(self):
+        return f"{self.partner_bank_id} {self.amount} ({self.state})"

@@ -59,3 +59,29 @@ class ApiClient(models.Model):
 
     def scope_set(self) -> set[str]:
         return set(self.allowed_scopes.split())
+
+
+class CoLendingAgreement(models.Model):
+    """A partner bank's standing terms for co-funding the lender's loans."""
+
+    lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="colending_agreements")
+    partner_bank = models.ForeignKey(PartnerBank, on_delete=models.PROTECT, related_name="agreements")
+    share = models.DecimalField(max_digits=5, decimal_places=4, help_text="Share of each eligible loan the bank funds")
+    annual_rate = models.DecimalField(max_digits=7, decimal_places=4, help_text="The bank's rate on its share")
+    eligible_grades = models.CharField(max_length=5, default="AB")
+    exposure_limit = models.DecimalField(**money_field_kwargs())
+    auto_accept = models.BooleanField(default=False, help_text="Accept offered shares within the limit without asking")
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # The lender keeps at least 30% of every co-lent loan, so a bank funds at most 70%.
+            models.CheckConstraint(condition=models.Q(share__gt=0, share__lte="0.7"), name="agreement_share_at_most_70pct"),
+            models.CheckConstraint(condition=models.Q(exposure_limit__gte=0), name="agreement_limit_non_negative"),
+        ]
+        ordering = ["-effective_from", "id"]
+
+    def __str__(self):
+        return f"{self.partner_bank} {self.share:.0%} from {self.effective_from}"
