@@ -2,7 +2,7 @@
 
 import django_filters
 from django.core.exceptions import ObjectDoesNotExist
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -12,6 +12,8 @@ from apps.financing.models import PartnerShareOffer, ShareOfferState
 from apps.partners.models import ApiClientKind
 
 from .idempotency import IdempotentAPIView
+from .schema import PAGE_PARAMETERS
+from .schema import paginated as paginated_schema
 from .views import filtered_queryset, paginated
 
 
@@ -50,7 +52,9 @@ class BankApiView(IdempotentAPIView):
 class ShareOfferListView(BankApiView):
     required_scopes = ("loans:read",)
 
-    @extend_schema(responses=ShareOfferSerializer(many=True), summary="Co-lending shares offered to your bank")
+    @extend_schema(responses=paginated_schema(ShareOfferSerializer, "ShareOffers"),
+                   summary="Co-lending shares offered to your bank",
+                   parameters=[*PAGE_PARAMETERS, OpenApiParameter("state", str, enum=ShareOfferState.values)])
     def get(self, request):
         queryset = filtered_queryset(ShareOfferFilter, request, self.share_offers(request))
         return paginated(self, request, queryset.order_by("-created_at", "-id"), ShareOfferSerializer)

@@ -2,7 +2,8 @@
 
 import django_filters
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -10,6 +11,8 @@ from apps.financing.models import OrderState, PresaleOrder
 from apps.financing.order_rows import order_rows_validate
 from apps.financing.services import ORDER_EVENTS, order_event_apply, orders_ingest
 
+from .schema import PAGE_PARAMETERS
+from .schema import paginated as paginated_schema
 from .views import MarketplaceMerchantView, filtered_queryset, paginated
 
 
@@ -57,7 +60,10 @@ class MerchantOrdersView(MarketplaceMerchantView):
         result = orders_ingest(merchant=merchant, rows=rows, source="api", actor=request.api_client.label)
         return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=OrderSerializer(many=True), summary="The merchant's orders, by expected settlement")
+    @extend_schema(responses=paginated_schema(OrderSerializer, "PresaleOrders"),
+                   summary="The merchant's orders, by expected settlement",
+                   parameters=[*PAGE_PARAMETERS, OpenApiParameter("state", str, enum=OrderState.values),
+                               OpenApiParameter("settles_before", OpenApiTypes.DATE)])
     def get(self, request, merchant_id: int):
         merchant = self._merchant(request, merchant_id)
         queryset = filtered_queryset(OrderFilter, request, PresaleOrder.objects.filter(merchant=merchant))

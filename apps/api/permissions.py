@@ -21,6 +21,9 @@ class IsApiClient(BasePermission):
         if missing:
             self.message = f"This token lacks the scope(s): {', '.join(sorted(missing))}."
             return False
+        if client.partner_bank_id and not client.partner_bank.is_active:
+            self.message = "This partner bank is not active."
+            return False
         kind = getattr(view, "client_kind", None)
         if kind and client.kind != kind:
             self.message = f"Only {ApiClientKind(kind).label.lower()} clients may call this endpoint."

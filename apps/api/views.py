@@ -2,7 +2,8 @@
 
 import django_filters
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -15,9 +16,13 @@ from apps.partners.models import ApiClientKind
 
 from .idempotency import IdempotentAPIView
 from .pagination import Pagination
+from .schema import PAGE_PARAMETERS
+from .schema import paginated as paginated_schema
 
 
 class BankProfileView(IdempotentAPIView):
+    """The calling partner bank's own profile: who it is to us and what its token may do."""
+
     required_scopes = ("bank:read",)
     client_kind = ApiClientKind.PARTNER_BANK
 
@@ -29,7 +34,8 @@ class BankProfileView(IdempotentAPIView):
         exposure_limit = serializers.DecimalField(max_digits=20, decimal_places=2)
         webhook_url = serializers.URLField()
         is_active = serializers.BooleanField()
-        scopes = serializers.SerializerMethodField()
+        scopes = serializers.SerializerMethodField(help_text="Scopes this client may be granted")
+        token_scopes = serializers.SerializerMethodField(help_text="Scopes of the token used for this call")
 
         class Meta:
             ref_name = "BankProfile"
@@ -37,10 +43,13 @@ class BankProfileView(IdempotentAPIView):
         def get_scopes(self, bank) -> list[str]:
             return sorted(self.context["client"].scope_set())
 
+        def get_token_scopes(self, bank) -> list[str]:
+            return sorted(self.context["token"].scope.split())
+
     @extend_schema(responses=OutputSerializer, summary="The calling partner bank's own profile")
     def get(self, request):
         bank = request.api_client.partner_bank
-        return Response(self.OutputSerializer(bank, context={"client": request.api_client}).data)
+        return Response(self.OutputSerializer(bank, context={"client": request.api_client, "token": request.auth}).data)
 
 
 class SalesRowSerializer(serializers.Serializer):
@@ -123,8 +132,10 @@ class MerchantSalesView(MarketplaceMerchantView):
                 "score": assessment.score, "credit_limit": assessment.credit_limit}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=ListOutputSerializer(many=True), summary="Daily sales already imported, newest first",
-                   parameters=[])
+    @extend_schema(responses=paginated_schema(ListOutputSerializer, "DailySales"),
+                   summary="Daily sales already imported, newest first",
+                   parameters=[*PAGE_PARAMETERS, OpenApiParameter("date_after", OpenApiTypes.DATE),
+                               OpenApiParameter("date_before", OpenApiTypes.DATE)])
     def get(self, request, merchant_id: int):
         merchant = self._merchant(request, merchant_id)
         queryset = filtered_queryset(SalesFilter, request, DailySales.objects.filter(merchant=merchant))

@@ -5,10 +5,13 @@ row is bad, nothing is imported.
 """
 
 import csv
+import datetime
 import io
 from collections.abc import Callable
+from decimal import Decimal
 
 from .errors import ValidationFailed
+from .money import CENT, MAX_AMOUNT, to_decimal
 
 
 def csv_rows_read(data: bytes, *, columns: tuple[str, ...]) -> list[dict]:
@@ -67,3 +70,56 @@ def required_missing(raw: dict, columns: tuple[str, ...], problems: list) -> boo
     missing = [c for c in columns if raw.get(c) in (None, "")]
     problems += [(c, "is required") for c in missing]
     return bool(missing)
+
+
+def amount_parse(raw, field: str, problems: list, *, positive: bool = False) -> Decimal | None:
+    """A money amount in cents: decimal strings (or integers), never floats."""
+    if isinstance(raw, float):
+        problems.append((field, f'{raw!r} must be sent as a string, e.g. "{raw:.2f}", so no precision is lost'))
+        return None
+    try:
+        value = to_decimal(raw)
+    except (TypeError, ValueError):
+        problems.append((field, f"{raw!r} is not an amount"))
+        return None
+    if positive and value <= 0:
+        problems.append((field, f"{value} must be greater than zero"))
+    elif value < 0:
+        problems.append((field, f"{value} is negative"))
+    elif value > MAX_AMOUNT:
+        problems.append((field, f"{value} is larger than any plausible amount"))
+    elif value != value.quantize(CENT):
+        problems.append((field, f"{value} has more than 2 decimal places"))
+    return value
+
+
+def date_parse(raw, field: str, problems: list, *, earliest: datetime.date | None = None,
+               latest: datetime.date | None = None) -> datetime.date | None:
+    """An ISO date (YYYY-MM-DD) within [earliest, latest] when given."""
+    text = str(raw).strip()
+    try:
+        if len(text) != 10:
+            raise ValueError
+        value = datetime.date.fromisoformat(text)
+    except ValueError:
+        problems.append((field, f"{raw!r} is not a date (YYYY-MM-DD)"))
+        return None
+    if latest and value > latest:
+        problems.append((field, f"{value} is in the future"))
+    elif earliest and value < earliest:
+        problems.append((field, f"{value} is before {earliest}, too far back to be plausible"))
+    return value
+
+
+def count_parse(raw, field: str, problems: list, *, maximum: int = 2_147_483_647) -> int | None:
+    """A whole, non-negative count that fits the database column."""
+    text = str(raw).strip()
+    if isinstance(raw, float) or not text.lstrip("-").isdigit():
+        problems.append((field, f"{raw!r} is not a whole number"))
+        return None
+    value = int(text)
+    if value < 0:
+        problems.append((field, f"{value} is negative"))
+    elif value > maximum:
+        problems.append((field, f"{value} is larger than any plausible count"))
+    return value

@@ -7,8 +7,7 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apps.core.money import CENT, MAX_AMOUNT, to_decimal
-from apps.core.rows import csv_rows_read, required_missing, rows_validate
+from apps.core.rows import amount_parse, csv_rows_read, date_parse, required_missing, rows_validate
 
 COLUMNS = ("external_id", "buyer_id", "amount", "paid_amount", "currency", "paid_at",
            "expected_ship_date", "expected_settlement_date")
@@ -34,29 +33,6 @@ def _text(raw, field, problems, max_length=64):
     return value
 
 
-def _money(raw, field, problems):
-    try:
-        value = to_decimal(raw)
-    except (TypeError, ValueError):
-        problems.append((field, f"{raw!r} is not an amount"))
-        return None
-    if value <= 0:
-        problems.append((field, f"{value} must be greater than zero"))
-    elif value > MAX_AMOUNT:
-        problems.append((field, f"{value} is larger than any plausible amount"))
-    elif value != value.quantize(CENT):
-        problems.append((field, f"{value} has more than 2 decimal places"))
-    return value
-
-
-def _date(raw, field, problems):
-    try:
-        return datetime.date.fromisoformat(str(raw).strip())
-    except ValueError:
-        problems.append((field, f"{raw!r} is not a date (YYYY-MM-DD)"))
-        return None
-
-
 def _order_parse(raw: dict, currency: str, now: datetime.datetime, problems: list) -> OrderRow | None:
     if required_missing(raw, COLUMNS, problems):
         return None
@@ -70,12 +46,12 @@ def _order_parse(raw: dict, currency: str, now: datetime.datetime, problems: lis
     row = dict(
         external_id=_text(raw["external_id"], "external_id", problems),
         buyer_id=_text(raw["buyer_id"], "buyer_id", problems),
-        amount=_money(raw["amount"], "amount", problems),
-        paid_amount=_money(raw["paid_amount"], "paid_amount", problems),
+        amount=amount_parse(raw["amount"], "amount", problems, positive=True),
+        paid_amount=amount_parse(raw["paid_amount"], "paid_amount", problems, positive=True),
         currency=str(raw["currency"]).strip().upper(),
         paid_at=paid_at,
-        expected_ship_date=_date(raw["expected_ship_date"], "expected_ship_date", problems),
-        expected_settlement_date=_date(raw["expected_settlement_date"], "expected_settlement_date", problems),
+        expected_ship_date=date_parse(raw["expected_ship_date"], "expected_ship_date", problems),
+        expected_settlement_date=date_parse(raw["expected_settlement_date"], "expected_settlement_date", problems),
     )
     if row["currency"] != currency:
         problems.append(("currency", f"{row['currency']} is not accepted; orders must be in {currency}"))

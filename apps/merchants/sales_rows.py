@@ -4,8 +4,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from apps.core.money import MAX_AMOUNT, to_decimal
-from apps.core.rows import csv_rows_read, required_missing, rows_validate
+from apps.core.rows import amount_parse, count_parse, csv_rows_read, date_parse, required_missing, rows_validate
 
 COLUMNS = ("date", "gross_sales", "order_count", "refunds", "chargebacks")
 MAX_ROWS = 5000
@@ -20,41 +19,18 @@ class SalesRow:
     chargebacks: Decimal
 
 
-def _amount(raw, field, problems):
-    try:
-        value = to_decimal(raw)
-    except (TypeError, ValueError):
-        problems.append((field, f"{raw!r} is not an amount"))
-        return None
-    if value < 0:
-        problems.append((field, f"{value} is negative"))
-    elif value > MAX_AMOUNT:
-        problems.append((field, f"{value} is larger than any plausible amount"))
-    elif value != value.quantize(Decimal("0.01")):
-        problems.append((field, f"{value} has more than 2 decimal places"))
-    return value
+# Sales older than this are not history the scoring model should see (they would inflate tenure).
+MAX_HISTORY = datetime.timedelta(days=10 * 366)
 
 
 def _row_parse(raw: dict, today: datetime.date, problems: list) -> SalesRow | None:
     if required_missing(raw, COLUMNS, problems):
         return None
-    try:
-        day = datetime.date.fromisoformat(str(raw["date"]).strip())
-        if day > today:
-            problems.append(("date", f"{day} is in the future"))
-    except ValueError:
-        problems.append(("date", f"{raw['date']!r} is not a date (YYYY-MM-DD)"))
-        day = None
-    gross = _amount(raw["gross_sales"], "gross_sales", problems)
-    refunds = _amount(raw["refunds"], "refunds", problems)
-    chargebacks = _amount(raw["chargebacks"], "chargebacks", problems)
-    try:
-        count = int(str(raw["order_count"]).strip())
-        if count < 0:
-            problems.append(("order_count", f"{count} is negative"))
-    except ValueError:
-        problems.append(("order_count", f"{raw['order_count']!r} is not a whole number"))
-        count = None
+    day = date_parse(raw["date"], "date", problems, earliest=today - MAX_HISTORY, latest=today)
+    gross = amount_parse(raw["gross_sales"], "gross_sales", problems)
+    refunds = amount_parse(raw["refunds"], "refunds", problems)
+    chargebacks = amount_parse(raw["chargebacks"], "chargebacks", problems)
+    count = count_parse(raw["order_count"], "order_count", problems)
     if not problems and refunds + chargebacks > gross:
         problems.append(("refunds", "refunds plus chargebacks exceed gross sales"))
     if problems:

@@ -40,6 +40,8 @@ def test_one_bad_row_rejects_the_whole_file_with_line_numbers():
     ("2026-11-01,99999999999999999,1,0,0", "larger than any plausible amount"),
     ("2026-11-01,,1,0,0", "is required"),
     ("2026-11-01,NaN,1,0,0", "is not an amount"),
+    ("2001-01-01,10,1,0,0", "too far back to be plausible"),
+    ("2026-11-01,10,99999999999,0,0", "larger than any plausible count"),
 ])
 def test_implausible_rows_are_explained(line, message):
     with pytest.raises(ValidationFailed) as exc:
@@ -71,3 +73,10 @@ def test_a_day_sent_again_replaces_its_figures(merchant, merchant_user):
                                      "refunds": "0", "chargebacks": "0"}], today=TODAY)
         daily_sales_import(merchant=merchant, rows=rows, source="api", actor="api:test")
     assert list(DailySales.objects.filter(merchant=merchant).values_list("gross_sales", flat=True)) == [Decimal("250.00")]
+
+
+def test_float_amounts_are_refused_with_a_hint():
+    with pytest.raises(ValidationFailed) as exc:
+        sales_rows_validate([{"date": "2026-11-01", "gross_sales": 1234.5, "order_count": 1, "refunds": "0",
+                              "chargebacks": "0"}], today=TODAY)
+    assert exc.value.errors[0]["message"] == '1234.5 must be sent as a string, e.g. "1234.50", so no precision is lost'
