@@ -73,6 +73,8 @@ def merchant_detail(request, merchant_id: int):
         "assessment": credit_assessment_latest(merchant=merchant),
         "sales": sales_summary_get(merchant=merchant),
         "users": merchant.users.all(),
+        "can_decide_kyc": request.user.has_role(Role.CREDIT_OFFICER),
+        "can_suspend": request.user.has_role(Role.LENDER_ADMIN),
     })
 
 
@@ -145,4 +147,5 @@ def application_detail(request, application_id: int):
         "results": application.decision_results.all(), "orders": application.orders.all(),
         "sales": sales_summary_get(merchant=merchant), "assessment": credit_assessment_latest(merchant=merchant),
         "owed": merchant_owed_get(merchant=merchant), "timeline": audit_trail_for(application),
+        "can_decide": request.user.has_role(Role.CREDIT_OFFICER),
     })

@@ -90,3 +90,14 @@ def test_officer_opens_a_merchants_kyc_document_but_not_another_lenders(client, 
     client.force_login(staff[Role.CREDIT_OFFICER])
     assert client.get(f"/backoffice/documents/{document.pk}/").status_code == 200
     assert client.get(f"/backoffice/documents/{foreign_doc.pk}/").status_code == 404
+
+
+def test_each_role_is_offered_only_the_decisions_it_may_take(client, staff, merchant, merchant_user):
+    _submit(merchant, merchant_user)
+    client.force_login(staff[Role.COLLECTOR])
+    assert "Verify" not in client.get(f"/backoffice/merchants/{merchant.pk}/").content.decode()
+    client.force_login(staff[Role.CREDIT_OFFICER])
+    client.post(f"/backoffice/merchants/{merchant.pk}/verify/")
+    assert "Suspend" not in client.get(f"/backoffice/merchants/{merchant.pk}/").content.decode()
+    client.force_login(staff[Role.LENDER_ADMIN])
+    assert "Suspend" in client.get(f"/backoffice/merchants/{merchant.pk}/").content.decode()
