@@ -39,3 +39,10 @@ test: lint
 clean:
 	if [ -x $(PY) ]; then $(PY) -m orderfin.devservices stop || true; fi
 	rm -rf .local
+
+# Ledger benchmark: loan-funding postings through the real service vs pgbench tpcb-like on
+# the same server (scratch databases, dropped afterwards); prints one JSON line.
+BENCH_LEDGER_ARGS ?=
+.PHONY: bench-ledger
+bench-ledger: venv
+	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_ledger $(BENCH_LEDGER_ARGS)

@@ -1,0 +1,54 @@
+"""Row locks for the ledger, in the one global order every money service follows:
+
+    lender position → merchant (exposure) → loan → installment → facility → account balances (by id)
+
+The lender position is always first, so two services touching the same lender's limits
+queue on one row instead of interleaving their read-check-write; everything after it is
+locked in primary-key order, so no two transactions can wait on each other in a cycle.
+Every writer of exposure, facility and balance rows holds the position lock, so reads of
+those rows taken after it are current; their row locks are taken by the posting statement
+itself (balance rows explicitly in account-id order, see posting.post_locked).
+"""
+
+from django.db import connection
+
+from .models import LenderPosition
+
+
+def lender_position_lock(lender) -> LenderPosition:
+    """Lock (creating on first use) the lender's position row. Call inside a transaction, first."""
+    with connection.cursor() as cursor:  # raw: on every money service's critical path
+        cursor.execute("SELECT id FROM ledger_lenderposition WHERE lender_id = %s FOR UPDATE", [lender.pk])
+        row = cursor.fetchone()
+    if row is None:
+        from .services import ledger_setup_ensure
+
+        ledger_setup_ensure(lender=lender)
+        return LenderPosition.objects.select_for_update().get(lender_id=lender.pk)
+    return LenderPosition(id=row[0], lender_id=lender.pk)
+
+
+def merchant_exposure_lock(merchant_id: int):
+    """Lock a merchant's exposure row (second in the order); its principal, or None if it has none yet."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT principal FROM ledger_merchantexposure WHERE merchant_id = %s FOR UPDATE", [merchant_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def balances_lock(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, object, int, bool]]:
+    """Lock the balance rows of (account id, currency) pairs in account-id order.
+
+    Returns {(account_id, currency): (row id, balance, sign, non_negative)} for the rows that exist.
+    """
+    if not keys:
+        return {}
+    placeholders = ", ".join(["(%s, %s)"] * len(keys))
+    params = [v for key in keys for v in key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, account_id, currency, balance, sign, non_negative FROM ledger_accountbalance"
+            f" WHERE (account_id, currency) IN ({placeholders}) ORDER BY account_id, currency FOR UPDATE",
+            params,
+        )
+        return {(row[1], row[2]): (row[0], row[3], row[4], row[5]) for row in cursor.fetchall()}

@@ -1,0 +1,250 @@
+"""The one way into the books: journal_post (and journal_reverse, which posts through it).
+
+Idempotency: an entry's reference is unique per lender (a database constraint). Posting a
+reference that already exists raises DuplicateReference carrying the existing entry — it
+never posts twice. The business services in ``services`` treat a replay of the *same*
+event (same kind and amount) as success and return the original entry instead.
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+
+from apps.core.audit import actor_label_of, audit_record
+from apps.core.calendar import business_date_today
+from apps.core.errors import Conflict, ValidationFailed
+from apps.core.money import MAX_AMOUNT, quantize
+
+from .errors import DuplicateReference, FacilityLimitExceeded, LedgerError, UnbalancedEntry
+from .locks import balances_lock, lender_position_lock, merchant_exposure_lock
+from .models import AccountBalance, Acct, EntryKind, JournalEntry
+from .selectors import chart_get
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Line:
+    account: str  # account code, e.g. Acct.CASH
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+    merchant_id: int | None = None
+    currency: str | None = None  # the lender's base currency when None
+
+
+def dr(account: str, amount: Decimal, *, merchant=None) -> Line:
+    return Line(account, debit=amount, merchant_id=getattr(merchant, "pk", merchant))
+
+
+def cr(account: str, amount: Decimal, *, merchant=None) -> Line:
+    return Line(account, credit=amount, merchant_id=getattr(merchant, "pk", merchant))
+
+
+def amount_check(value, *, what: str = "amount") -> Decimal:
+    """A positive amount in whole cents, within MAX_AMOUNT; refused rather than silently rounded."""
+    if not isinstance(value, Decimal):
+        raise ValidationFailed(f"The {what} must be a decimal amount.", code="INVALID_AMOUNT")
+    if not value.is_finite() or value <= 0:
+        raise ValidationFailed(f"The {what} must be positive; got {value}.", code="INVALID_AMOUNT")
+    if value > MAX_AMOUNT:
+        raise ValidationFailed(f"The {what} {value} is larger than {MAX_AMOUNT}.", code="INVALID_AMOUNT")
+    if quantize(value) != value:
+        raise ValidationFailed(f"The {what} {value} has fractions of a cent.", code="INVALID_AMOUNT")
+    return quantize(value)
+
+
+def _validate(lender, reference: str, lines: list[Line]) -> list[Line]:
+    if not reference or len(reference) > 120:
+        raise ValidationFailed("A reference of 1–120 characters is required.", code="INVALID_REFERENCE")
+    if len(lines) < 2:
+        raise UnbalancedEntry("A journal entry needs at least two lines.")
+    normalised, totals = [], defaultdict(lambda: [ZERO, ZERO])
+    for line in lines:
+        debit, credit = line.debit or ZERO, line.credit or ZERO
+        if (debit > 0) == (credit > 0) or debit < 0 or credit < 0:
+            raise UnbalancedEntry(f"Each line is a debit or a credit, not both or neither ({line.account}).")
+        amount_check(debit or credit, what=f"amount on {line.account}")
+        currency = line.currency or lender.base_currency
+        totals[currency][0] += debit
+        totals[currency][1] += credit
+        normalised.append(Line(line.account, debit, credit, line.merchant_id, currency))
+    for currency, (debits, credits) in totals.items():
+        if debits != credits:
+            raise UnbalancedEntry(f"The entry does not balance in {currency}: debits {debits:,.2f}, credits {credits:,.2f}.")
+    return normalised
+
+
+def reference_posted(*, lender, reference: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM ledger_journalentry WHERE lender_id = %s AND reference = %s", [lender.pk, reference])
+        return cursor.fetchone() is not None
+
+
+def post_locked(
+    *, lender, reference: str, lines: list[Line], business_date: datetime.date | None = None, description: str = "",
+    actor=None, kind: str = EntryKind.MANUAL, reverses: JournalEntry | None = None, facility=None, chart=None,
+    balances: dict[str, Decimal] | None = None, exposures: dict[int, Decimal | None] | None = None,
+) -> JournalEntry:
+    """Post one entry. The caller holds the lender position lock inside its transaction.
+
+    `chart`, `balances` (base-currency net debits by code) and `exposures` (merchant id →
+    principal or None) may be passed when the caller already read them under the lock.
+
+    Also keeps the sub-ledgers in step: merchant-tagged lines on loans-receivable principal
+    move that merchant's exposure row; bank-borrowing lines of a facility entry move its
+    `drawn`. Database CHECKs back both (exposure ≥ 0, 0 ≤ drawn ≤ limit).
+
+    Money services run this under the lender's lock, so it is written for few round trips:
+    a single statement locks the balance rows (in account-id order) and writes everything.
+    """
+    lines = _validate(lender, reference, lines)
+    chart = chart or chart_get(lender=lender)
+    unknown = {line.account for line in lines} - chart.keys()
+    if unknown:
+        raise ValidationFailed(f"Unknown account(s) for this lender: {', '.join(sorted(unknown))}.", code="UNKNOWN_ACCOUNT")
+
+    exposure_deltas: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    facility_delta = ZERO
+    balance_deltas: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        if line.account == Acct.LOANS_PRINCIPAL and line.merchant_id:
+            exposure_deltas[line.merchant_id] += line.debit - line.credit
+        if line.account == Acct.BANK_BORROWINGS and facility is not None:
+            facility_delta += line.credit - line.debit
+        balance_deltas[(chart[line.account].id, line.currency)] += line.debit - line.credit
+    new_exposures = set()
+    for merchant_id in sorted(exposure_deltas):  # lock order: merchants before facility and balances
+        current = exposures[merchant_id] if exposures and merchant_id in exposures else merchant_exposure_lock(merchant_id)
+        if current is None:
+            new_exposures.add(merchant_id)
+        if (current or ZERO) + exposure_deltas[merchant_id] < 0:
+            raise LedgerError("That is more principal than the merchant owes.", code="EXCEEDS_OUTSTANDING")
+    if facility_delta:
+        drawn, limit = type(facility).objects.select_for_update().filter(pk=facility.pk).values_list("drawn", "limit").get()
+        if not 0 <= drawn + facility_delta <= limit:
+            raise FacilityLimitExceeded(
+                f"The facility with {facility.bank_name} would stand at {drawn + facility_delta:,.2f} "
+                f"against a limit of {limit:,.2f}.")
+    _balances_check(lender, chart, balance_deltas, balances)
+
+    business_date = business_date or business_date_today()
+    created_by = actor_label_of(actor)
+    params: dict = {"lender": lender.pk, "reference": reference, "kind": kind, "date": business_date,
+                    "description": description[:255], "reverses": reverses.pk if reverses else None,
+                    "facility": facility.pk if facility else None, "by": created_by, "facility_delta": facility_delta}
+    line_values = []
+    for i, line in enumerate(lines):
+        line_values.append(f"(%(a{i})s, %(d{i})s::numeric, %(c{i})s::numeric, %(cur{i})s, %(m{i})s::bigint)")
+        params.update({f"a{i}": chart[line.account].id, f"d{i}": line.debit, f"c{i}": line.credit,
+                       f"cur{i}": line.currency, f"m{i}": line.merchant_id})
+    balance_keys, balance_values = [], []
+    for i, key in enumerate(sorted(balance_deltas)):
+        balance_keys.append(f"(%(ba{i})s, %(bc{i})s)")
+        balance_values.append(f"(%(ba{i})s, %(bc{i})s, %(bd{i})s::numeric)")
+        params.update({f"ba{i}": key[0], f"bc{i}": key[1], f"bd{i}": balance_deltas[key]})
+    exposure_new, exposure_changed = [], []
+    for i, merchant_id in enumerate(sorted(exposure_deltas)):
+        target = exposure_new if merchant_id in new_exposures else exposure_changed
+        target.append(f"(%(em{i})s, %(ed{i})s::numeric)")
+        params.update({f"em{i}": merchant_id, f"ed{i}": exposure_deltas[merchant_id]})
+    sql = [
+        # Balance rows are locked in (account id, currency) order before the UPDATE touches them.
+        "WITH locked AS (SELECT id FROM ledger_accountbalance WHERE (account_id, currency) IN"
+        f" ({', '.join(balance_keys)}) ORDER BY account_id, currency FOR UPDATE),"
+        " entry AS (INSERT INTO ledger_journalentry (lender_id, reference, kind, business_date, description, reverses_id,"
+        " facility_id, posted_at, created_by) VALUES (%(lender)s, %(reference)s, %(kind)s, %(date)s, %(description)s,"
+        " %(reverses)s, %(facility)s, now(), %(by)s) RETURNING id, posted_at),",
+        " lines AS (INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)"
+        f" SELECT entry.id, v.* FROM entry, (VALUES {', '.join(line_values)}) AS v RETURNING 1),",
+        " balances AS (UPDATE ledger_accountbalance b SET balance = b.balance + v.delta"
+        f" FROM (VALUES {', '.join(balance_values)}) AS v(account_id, currency, delta)"
+        " WHERE b.account_id = v.account_id AND b.currency = v.currency AND b.id IN (SELECT id FROM locked) RETURNING 1)",
+    ]
+    if exposure_changed:
+        sql.append(", exposures AS (UPDATE ledger_merchantexposure e SET principal = e.principal + v.delta"
+                   f" FROM (VALUES {', '.join(exposure_changed)}) AS v(merchant_id, delta) WHERE e.merchant_id = v.merchant_id"
+                   " RETURNING 1)")
+    if exposure_new:
+        sql.append(", new_exposures AS (INSERT INTO ledger_merchantexposure (lender_id, merchant_id, principal)"
+                   f" SELECT %(lender)s, v.* FROM (VALUES {', '.join(exposure_new)}) AS v RETURNING 1)")
+    if facility_delta:
+        sql.append(", facility AS (UPDATE ledger_borrowingfacility SET drawn = drawn + %(facility_delta)s::numeric"
+                   " WHERE id = %(facility)s RETURNING 1)")
+    sql.append(" SELECT id, posted_at, (SELECT count(*) FROM balances) FROM entry")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("".join(sql), params)
+            entry_id, posted_at, balances_updated = cursor.fetchone()
+    except IntegrityError as exc:
+        # Callers checked the reference under the position lock; the unique constraint is the backstop.
+        if "ledger_entry_unique_reference" in str(exc):
+            raise DuplicateReference(f"Reference {reference} was already posted.") from exc
+        raise
+    if balances_updated != len(balance_deltas):  # never leave a balance row behind its lines
+        raise LedgerError("Balance rows are missing for this entry.", code="BALANCE_ROW_MISSING")
+    entry = JournalEntry(id=entry_id, lender=lender, reference=reference, kind=kind, business_date=business_date,
+                         description=description[:255], reverses=reverses, facility=facility, posted_at=posted_at,
+                         created_by=created_by)
+    entry._state.adding = False
+    entry._state.db = "default"
+    return entry
+
+
+def _balances_check(lender, chart, deltas: dict[tuple[int, str], Decimal], balances: dict[str, Decimal] | None) -> None:
+    """Refuse a wrong-side balance (the CHECK on the rows would too, less politely); create rows for a new currency."""
+    keys = sorted(deltas)
+    by_id = {a.id: a for a in chart.values()}
+    if balances is not None and all(currency == lender.base_currency for _, currency in keys):
+        current = {key: balances.get(by_id[key[0]].code, ZERO) for key in keys}
+    else:
+        locked = balances_lock(keys)
+        missing = [key for key in keys if key not in locked]
+        if missing:  # first posting in a new currency
+            AccountBalance.objects.bulk_create(
+                [AccountBalance(account_id=aid, currency=cur, sign=by_id[aid].sign, non_negative=by_id[aid].non_negative)
+                 for aid, cur in missing], ignore_conflicts=True)
+            locked = balances_lock(keys)
+        current = {key: locked[key][1] for key in keys}
+    for key in keys:
+        account = by_id[key[0]]
+        after = (current[key] + deltas[key]) * account.sign
+        if account.non_negative and after < 0:
+            raise LedgerError(f"{account.name} would go below zero ({after:,.2f} {key[1]}).", code="NEGATIVE_BALANCE")
+
+
+@transaction.atomic
+def journal_post(
+    *, lender, reference: str, lines: list[Line], business_date: datetime.date | None = None, description: str = "",
+    actor=None, kind: str = EntryKind.MANUAL, facility=None,
+) -> JournalEntry:
+    """Post a balanced entry; raises DuplicateReference (with `.existing`) if the reference was used."""
+    lender_position_lock(lender)
+    if reference_posted(lender=lender, reference=reference):
+        existing = JournalEntry.objects.get(lender=lender, reference=reference)
+        raise DuplicateReference(f"Reference {reference} was already posted on {existing.business_date}.", existing=existing)
+    return post_locked(lender=lender, reference=reference, lines=lines, business_date=business_date,
+                       description=description, actor=actor, kind=kind, facility=facility)
+
+
+@transaction.atomic
+def journal_reverse(*, entry: JournalEntry, reference: str, actor, reason: str,
+                    business_date: datetime.date | None = None) -> JournalEntry:
+    """Correct an entry by posting its mirror image (debits ↔ credits); an entry is reversed at most once."""
+    lender = entry.lender
+    lender_position_lock(lender)
+    already = JournalEntry.objects.filter(reverses=entry).first()
+    if already is not None:
+        if already.reference == reference:
+            return already  # the same correction, retried
+        raise Conflict(f"Entry {entry.reference} was already reversed by {already.reference}.", code="ALREADY_REVERSED")
+    lines = [Line(line.account.code, debit=line.credit, credit=line.debit, merchant_id=line.merchant_id, currency=line.currency)
+             for line in entry.lines.select_related("account")]
+    reversal = post_locked(lender=lender, reference=reference, lines=lines, business_date=business_date,
+                           description=f"Reversal of {entry.reference}: {reason}", actor=actor, kind=EntryKind.REVERSAL,
+                           reverses=entry, facility=entry.facility)
+    audit_record(actor=actor, action="journal_reversed", subject=entry, reason=reason,
+                 data={"reversal": reversal.reference, "reversal_id": reversal.pk})
+    return reversal
