@@ -125,7 +125,19 @@ def verified(merchant, merchant_user, staff):
 
 
 @pytest.fixture
-def graded():
+def lender_funded(lender, staff):
+    """The lender has 10,000,000.00 of paid-in capital, and the 3.00% one-year LPR is in force (ceiling 12%)."""
+    from apps.ledger.models import LprRate
+    from apps.ledger.services import equity_inject
+
+    # A migration ships the LPR history, but transactional tests flush tables, so make sure of it.
+    LprRate.objects.get_or_create(effective_from=datetime.date(2025, 5, 20), defaults={"one_year_rate": Decimal("3.0000")})
+    equity_inject(lender=lender, amount=Decimal("10000000.00"), reference="test-equity", actor=staff[Role.TREASURER])
+    return lender
+
+
+@pytest.fixture
+def graded(lender_funded):
     """graded(merchant, grade, limit=…) records a credit assessment as the scoring model would."""
 
     def grade(merchant, letter, *, limit="100000.00", sales="100000.00", refunds="0.00"):

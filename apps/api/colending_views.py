@@ -2,12 +2,14 @@
 
 import django_filters
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from apps.core.errors import NotFound
 from apps.financing.colending import share_offer_answer
+from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import PartnerShareOffer, ShareOfferState
 from apps.partners.models import ApiClientKind
 
@@ -67,8 +69,10 @@ class ShareOfferAnswerView(BankApiView):
     @extend_schema(request=None, responses=ShareOfferSerializer, summary="Accept or decline a share offered to you")
     def post(self, request, offer_id: int):
         try:
-            share_offer_answer(offer_id=offer_id, partner_bank=request.api_client.partner_bank, accept=self.accept,
-                               actor=request.api_client.label)
+            offer = share_offer_answer(offer_id=offer_id, partner_bank=request.api_client.partner_bank,
+                                       accept=self.accept, actor=request.api_client.label)
         except ObjectDoesNotExist as exc:
             raise NotFound(f"No share offer {offer_id} was made to your bank.", code="NOT_FOUND") from exc
+        # Fully answered now: disburse after this answer commits (a failure leaves it for a retry).
+        transaction.on_commit(lambda: disbursement_attempt(application=offer.application, actor=request.api_client.label))
         return Response(ShareOfferSerializer(self.share_offers(request).get(pk=offer_id)).data)

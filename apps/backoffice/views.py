@@ -11,6 +11,7 @@ from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
 from apps.core.errors import DomainError
 from apps.financing.application_services import application_review
+from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import ApplicationState
 from apps.financing.selectors import applications_for_lender, merchant_owed_get, referral_queue_list
 from apps.merchants.models import KycDocument, KycState
@@ -130,6 +131,16 @@ def application_detail(request, application_id: int):
     application = get_object_or_404(applications_for_lender(lender=request.lender).select_related("offer"),
                                     pk=application_id)
     merchant = application.merchant
+    if request.method == "POST" and request.POST.get("decision") == "disburse":
+        if not request.user.has_role(Role.TREASURER, Role.CREDIT_OFFICER):
+            messages.error(request, "Only a treasurer or credit officer may disburse.")
+        else:
+            loan, waiting = disbursement_attempt(application=application, actor=request.user)
+            if loan:
+                messages.success(request, f"Loan #{loan.pk} disbursed.")
+            else:
+                messages.error(request, waiting)
+        return redirect("backoffice:application", application_id=application.pk)
     if request.method == "POST":
         if not request.user.has_role(Role.CREDIT_OFFICER):
             messages.error(request, "Only a credit officer may decide an application.")
@@ -148,4 +159,6 @@ def application_detail(request, application_id: int):
         "sales": sales_summary_get(merchant=merchant), "assessment": credit_assessment_latest(merchant=merchant),
         "owed": merchant_owed_get(merchant=merchant), "timeline": audit_trail_for(application),
         "can_decide": request.user.has_role(Role.CREDIT_OFFICER),
+        "can_disburse": request.user.has_role(Role.TREASURER, Role.CREDIT_OFFICER),
+        "share": getattr(application, "share_offer", None), "loan": getattr(application, "loan", None),
     })

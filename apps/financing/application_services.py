@@ -10,6 +10,7 @@ from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from apps.core.money import CENT, quantize, to_decimal
 from apps.core.transitions import transition_apply
+from apps.ledger.selectors import apr_ceiling_get, capital_position_get, merchant_exposure_get
 from apps.merchants.models import Merchant
 from apps.repayments.apr import apr_irr
 from apps.repayments.schedules import schedule_bullet
@@ -83,10 +84,14 @@ def application_submit(*, merchant: Merchant, order_ids: list, amount, actor, as
 
 def _decide(*, application, merchant, base, as_of):
     policy = financing_policy_in_force(lender=merchant.lender, as_of=as_of)
+    position = capital_position_get(lender=merchant.lender, on=as_of)
+    apr = offer_terms_compute(application=application, as_of=as_of)["apr"]
     facts = DecisionFacts(
         kyc_state=merchant.kyc_state, kyc_label=merchant.get_kyc_state_display(), grade=base.grade,
-        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount,
-        borrowing_base=base.base,
+        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount, borrowing_base=base.base,
+        exposure=merchant_exposure_get(merchant=merchant), single_borrower_limit=position.single_borrower_limit,
+        cash=position.cash, lender_in_breach=position.in_breach,
+        apr=apr, apr_ceiling=apr_ceiling_get(lender=merchant.lender, on=as_of),
     )
     overall, verdicts = decision_run(facts=facts, policy=policy)
     DecisionResult.objects.bulk_create(
@@ -115,7 +120,7 @@ def application_review(*, application: FinancingApplication, actor, approve: boo
     return application
 
 
-def offer_create(*, application: FinancingApplication, as_of: datetime.date) -> Offer:
+def offer_terms_compute(*, application: FinancingApplication, as_of: datetime.date) -> dict:
     """Price a pre-sale advance: a bullet at the latest expected settlement + grace, no upfront deduction."""
     policy = financing_policy_in_force(lender=application.merchant.lender, as_of=as_of)
     grade = application.merchant.risk_grade or "E"
@@ -126,14 +131,22 @@ def offer_create(*, application: FinancingApplication, as_of: datetime.date) -> 
                                      maturity=maturity, day_count="ACT/360")
     fee = quantize(application.amount * to_decimal(policy.fee_rate))
     repay = installment.total + fee  # the fee is paid at maturity, never deducted from the principal
-    apr = apr_irr([(as_of, application.amount), (maturity, -repay)])
-    return Offer.objects.create(
-        application=application, principal=application.amount, annual_rate=annual_rate, interest=installment.interest,
-        fee=fee, total_cost=installment.interest + fee, apr=apr, start_date=as_of, maturity_date=maturity,
-        schedule=[{"due_date": str(maturity), "principal": str(installment.principal), "interest": str(installment.interest),
-                   "fee": str(fee), "total": str(repay)}],
-        expires_at=timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours),
-    )
+    return {
+        "principal": application.amount, "annual_rate": annual_rate, "interest": installment.interest, "fee": fee,
+        "total_cost": installment.interest + fee, "apr": apr_irr([(as_of, application.amount), (maturity, -repay)]),
+        "start_date": as_of, "maturity_date": maturity,
+        "schedule": [{"due_date": str(maturity), "principal": str(installment.principal),
+                      "interest": str(installment.interest), "fee": str(fee), "total": str(repay)}],
+        "expires_at": timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours),
+    }
+
+
+def offer_create(*, application: FinancingApplication, as_of: datetime.date) -> Offer:
+    terms = offer_terms_compute(application=application, as_of=as_of)
+    ceiling = apr_ceiling_get(lender=application.merchant.lender, on=as_of)
+    if ceiling is None or terms["apr"] * 100 > ceiling:  # the rules checked this; the database row must never exist
+        raise DomainError(f"An APR of {terms['apr']:.2%} cannot be offered (ceiling {ceiling}%).", code="APR_ABOVE_CEILING")
+    return Offer.objects.create(application=application, **terms)
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict
 from apps.core.money import quantize
+from apps.ledger.selectors import rules_in_force_get
 from apps.partners.models import CoLendingAgreement
 
 from .models import FinancingApplication, PartnerShareOffer, ShareOfferState
@@ -43,11 +44,14 @@ def share_offer_create(*, application: FinancingApplication, as_of) -> PartnerSh
         return None
     # One agreement's limit at a time: concurrent offers cannot both use the same headroom.
     CoLendingAgreement.objects.select_for_update().get(pk=agreement.pk)
-    amount = quantize(application.offer.principal * agreement.share)
+    # The rule set's minimum own share (30% by default) caps the bank's part, whatever the agreement says.
+    own_min = rules_in_force_get(lender=application.merchant.lender, on=as_of).min_own_share_colending
+    amount = quantize(application.offer.principal * min(agreement.share, 1 - own_min))
     if amount <= 0 or _committed_exposure(agreement) + amount > agreement.exposure_limit:
         return None
-    offer = PartnerShareOffer.objects.create(application=application, agreement=agreement,
-                                             partner_bank=agreement.partner_bank, amount=amount, share=agreement.share)
+    offer = PartnerShareOffer.objects.create(application=application, agreement=agreement, amount=amount,
+                                             partner_bank=agreement.partner_bank,
+                                             share=quantize(amount / application.offer.principal, Decimal("0.0001")))
     if agreement.auto_accept:
         _answer(offer=offer, accept=True, actor="system:auto-accept")
     return offer

@@ -28,6 +28,12 @@ class DecisionFacts:
     owed: Decimal
     amount: Decimal
     borrowing_base: Decimal
+    exposure: Decimal  # the merchant's outstanding principal on the lender's books
+    single_borrower_limit: Decimal
+    cash: Decimal
+    lender_in_breach: bool
+    apr: Decimal  # the all-in APR the offer would carry, as a fraction
+    apr_ceiling: Decimal | None  # percent (4 × LPR), None when no LPR is recorded
 
 
 def _kyc(facts, policy) -> Verdict:
@@ -62,7 +68,36 @@ def _borrowing_base(facts, policy) -> Verdict:
                    f"Requested {facts.amount:,.2f} exceeds the borrowing base of {facts.borrowing_base:,.2f}.")
 
 
-RULES = (_kyc, _grade, _credit_limit, _borrowing_base)
+def _single_borrower(facts, policy) -> Verdict:
+    total = facts.exposure + facts.amount
+    numbers = (f"exposure {facts.exposure:,.2f} + requested {facts.amount:,.2f} = {total:,.2f}; "
+               f"single-borrower limit {facts.single_borrower_limit:,.2f}")
+    if total <= facts.single_borrower_limit:
+        return Verdict("single_borrower", RuleOutcome.PASS, f"Within the single-borrower limit: {numbers}.")
+    return Verdict("single_borrower", RuleOutcome.DECLINE, f"Over the single-borrower limit: {numbers}.")
+
+
+def _lender_capacity(facts, policy) -> Verdict:
+    if facts.lender_in_breach:
+        return Verdict("lender_capacity", RuleOutcome.REFER,
+                       "The lender is in breach of its borrowing cap; new lending needs a credit officer.")
+    if facts.amount > facts.cash:
+        return Verdict("lender_capacity", RuleOutcome.REFER,
+                       f"The lender has {facts.cash:,.2f} cash for a {facts.amount:,.2f} advance; funding must be arranged.")
+    return Verdict("lender_capacity", RuleOutcome.PASS, f"The lender has {facts.cash:,.2f} cash available.")
+
+
+def _apr_ceiling(facts, policy) -> Verdict:
+    if facts.apr_ceiling is None:
+        return Verdict("apr_ceiling", RuleOutcome.REFER,
+                       "No one-year LPR is recorded, so the APR ceiling cannot be checked; an admin must record it.")
+    numbers = f"APR {facts.apr * 100:.2f}% against a ceiling of {facts.apr_ceiling:.2f}% (4 × LPR)"
+    if facts.apr * 100 <= facts.apr_ceiling:
+        return Verdict("apr_ceiling", RuleOutcome.PASS, f"Within the cost ceiling: {numbers}.")
+    return Verdict("apr_ceiling", RuleOutcome.DECLINE, f"Above the cost ceiling: {numbers}.")
+
+
+RULES = (_kyc, _grade, _credit_limit, _borrowing_base, _single_borrower, _lender_capacity, _apr_ceiling)
 
 
 def decision_run(*, facts: DecisionFacts, policy) -> tuple[str, list[Verdict]]:

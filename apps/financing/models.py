@@ -18,7 +18,7 @@ class OrderState(models.TextChoices):
 
 OPEN_ORDER_STATES = (OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED)
 DEFAULT_ADVANCE_RATES = {"A": "0.90", "B": "0.80", "C": "0.70", "D": "0.50", "E": "0.00"}
-DEFAULT_ANNUAL_RATES = {"A": "0.1200", "B": "0.1500", "C": "0.1800", "D": "0.2200", "E": "0.2400"}
+DEFAULT_ANNUAL_RATES = {"A": "0.0700", "B": "0.0800", "C": "0.0900", "D": "0.1000", "E": "0.1100"}
 
 
 class PresaleOrder(FSMModelMixin, models.Model):
@@ -106,7 +106,7 @@ class FinancingPolicy(models.Model):
                                            help_text="Up to this multiple of the credit limit is referred, not declined")
     # Pricing of the pre-sale advance: interest by grade (ACT/360), a flat fee paid at maturity.
     annual_rates = models.JSONField(default=dict, help_text='Annual interest rate by grade, e.g. {"A": "0.12"}')
-    fee_rate = models.DecimalField(max_digits=6, decimal_places=4, default="0.0050")
+    fee_rate = models.DecimalField(max_digits=6, decimal_places=4, default="0.0010")
     grace_days = models.PositiveIntegerField(default=7)
     offer_valid_hours = models.PositiveIntegerField(default=72)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -13,6 +13,7 @@ from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
 from apps.financing.application_services import application_submit, offer_accept
+from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import FinancingApplication
 from apps.financing.order_rows import order_rows_validate, orders_csv_read
 from apps.financing.selectors import borrowing_base_get
@@ -182,17 +183,22 @@ def applications(request):
 @merchant_required
 def application_detail(request, application_id: int):
     application = get_object_or_404(
-        FinancingApplication.objects.select_related("offer"), pk=application_id, merchant=request.merchant
+        FinancingApplication.objects.select_related("offer", "loan"), pk=application_id, merchant=request.merchant
     )
     if request.method == "POST":
         try:
             offer_accept(application=application, actor=request.user)
         except DomainError as exc:
             messages.error(request, exc.message)
+            return redirect("portal:application", application_id=application.pk)
+        loan, waiting = disbursement_attempt(application=application, actor=request.user)
+        if loan:
+            messages.success(request, f"Offer accepted and {loan.principal:,.2f} disbursed in full to your bank account.")
         else:
-            messages.success(request, "Offer accepted: your orders are pledged and the funds are on their way.")
+            messages.success(request, f"Offer accepted: your orders are pledged. Disbursement is pending: {waiting}")
         return redirect("portal:application", application_id=application.pk)
     return render(request, "portal/application_detail.html", {
         "application": application, "offer": getattr(application, "offer", None),
         "results": application.decision_results.all(), "orders": application.orders.all(),
+        "loan": getattr(application, "loan", None),
     })

@@ -1,4 +1,4 @@
-"""A verified merchant picks orders, applies, reads the offer and accepts it."""
+"""A verified merchant picks orders, applies, reads the offer, accepts it and is paid."""
 
 import pytest
 from playwright.sync_api import expect
@@ -29,7 +29,7 @@ def test_merchant_borrows_against_presale_orders(new_page, merchant_user, verifi
     expect(page.locator("#offer-apr")).not_to_be_empty()
 
     page.click("button:has-text('Accept offer')")
-    expect(page.locator(".msg.success")).to_contain_text("Offer accepted")
-    expect(page.locator("h1")).to_contain_text("Offer accepted")
+    expect(page.locator(".msg.success")).to_contain_text("1,500.00 disbursed in full")
+    expect(page.locator("h1")).to_contain_text("Disbursed")
     page.click("text=Orders & borrowing base")
     expect(page.locator("#borrowing-base")).to_have_text("2,100.00")

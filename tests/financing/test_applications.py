@@ -30,13 +30,15 @@ def test_a_clean_application_is_approved_and_priced_without_upfront_deduction(ve
     orders = open_orders(merchant)
     application = _apply(merchant, orders, "4000.00")
     assert application.state == ApplicationState.APPROVED
-    assert [r.outcome for r in application.decision_results.all()] == ["pass"] * 4
+    assert [(r.rule, r.outcome) for r in application.decision_results.all()] == [
+        ("kyc", "pass"), ("grade", "pass"), ("credit_limit", "pass"), ("borrowing_base", "pass"),
+        ("single_borrower", "pass"), ("lender_capacity", "pass"), ("apr_ceiling", "pass")]
     offer = Offer.objects.get(application=application)
-    # 4,000 at 12% ACT/360 for 30 days + 7 grace = 37 days → 49.33 interest; fee 0.5% = 20.00
-    assert (offer.principal, offer.interest, offer.fee, offer.total_cost) == (D("4000.00"), D("49.33"), D("20.00"), D("69.33"))
+    # 4,000 at 7% ACT/360 for 30 days + 7 grace = 37 days → 28.78 interest; fee 0.1% = 4.00, paid at maturity
+    assert (offer.principal, offer.interest, offer.fee, offer.total_cost) == (D("4000.00"), D("28.78"), D("4.00"), D("32.78"))
     assert offer.maturity_date == TODAY + datetime.timedelta(days=37)
-    assert offer.schedule[0]["total"] == "4069.33"
-    assert D("0.18") < offer.apr < D("0.19")  # (4069.33 / 4000)^(365/37) − 1
+    assert offer.schedule[0]["total"] == "4032.78"
+    assert offer.apr == D("0.0838")  # (4032.78 / 4000)^(365/37) − 1
 
 
 def test_grade_d_is_referred_and_a_credit_officer_decides_with_a_note(verified, graded, open_orders, staff):
@@ -51,7 +53,7 @@ def test_grade_d_is_referred_and_a_credit_officer_decides_with_a_note(verified, 
     application_review(application=application, actor=staff[Role.CREDIT_OFFICER], approve=True, note="Strong sales",
                        as_of=TODAY)
     application = FinancingApplication.objects.get(pk=application.pk)
-    assert application.state == ApplicationState.APPROVED and application.offer.annual_rate == D("0.2200")
+    assert application.state == ApplicationState.APPROVED and application.offer.annual_rate == D("0.1000")
 
 
 def test_grade_e_is_declined_with_the_reason(verified, graded, open_orders):

@@ -110,3 +110,14 @@ def test_the_database_caps_a_banks_share_at_70_percent(lender, bank_client):
     with pytest.raises(IntegrityError):
         CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.7500"),
                                           annual_rate=D("0.05"), exposure_limit=D("1"), effective_from=TODAY)
+
+
+def test_the_rule_sets_minimum_own_share_caps_the_banks_part(agreement, accepted, lender, staff):
+    from apps.accounts.models import Role
+    from apps.ledger.services import rule_set_version_create
+
+    CoLendingAgreement.objects.filter(pk=agreement.pk).update(share=D("0.7000"))
+    rule_set_version_create(lender=lender, actor=staff[Role.LENDER_ADMIN], effective_from=TODAY - datetime.timedelta(days=1),
+                            reason="Keep half of every loan", min_own_share_colending=D("0.5000"))
+    share = PartnerShareOffer.objects.get(application=accepted("1000.00"))
+    assert (share.amount, share.share) == (D("500.00"), D("0.5000"))

@@ -10,10 +10,11 @@ def test_merchant_applies_sees_the_offer_and_accepts(client, merchant_user, veri
     assert response.url == f"/portal/applications/{application.pk}/"
     page = client.get(response.url).content.decode()
     assert "Your offer" in page and "nothing is deducted upfront" in page and "APR" in page
-    client.post(response.url)
-    assert FinancingApplication.objects.get().state == ApplicationState.OFFER_ACCEPTED
+    accepted = client.post(response.url, follow=True).content.decode()
+    assert "Offer accepted and 1,500.00 disbursed in full" in accepted and "Your loan" in accepted
+    assert FinancingApplication.objects.get().state == ApplicationState.DISBURSED
     assert Pledge.objects.count() == 2
-    assert "Offer accepted" in client.get("/portal/applications/").content.decode()
+    assert "Disbursed" in client.get("/portal/applications/").content.decode()
 
 
 def test_an_amount_above_the_base_is_explained_on_the_orders_page(client, merchant_user, verified, graded,

@@ -15,6 +15,7 @@ from apps.accounts.models import Lender, Role, User
 from apps.core.calendar import business_date_today
 from apps.financing.order_rows import OrderRow
 from apps.financing.services import financing_policy_default_ensure, orders_ingest
+from apps.ledger.services import donation_record, drawdown_record, equity_inject, facility_open, ledger_setup_ensure
 from apps.merchants.models import DailySales, KycDocument, Merchant
 from apps.merchants.services import (
     credit_profile_recompute,
@@ -25,7 +26,7 @@ from apps.merchants.services import (
     merchant_suspend,
     scoring_policy_default_ensure,
 )
-from apps.partners.models import ApiClientKind, PartnerBank
+from apps.partners.models import ApiClientKind, CoLendingAgreement, PartnerBank
 from apps.partners.services import api_client_create
 
 DEMO_PASSWORD = "orderfin-demo-2026"
@@ -74,8 +75,13 @@ class Command(BaseCommand):
                                      email=f"{username}@orderfin.local")
         admin = User.objects.get(username="admin")
         officer = User.objects.get(username="officer")
+        _books(lender, treasurer=User.objects.get(username="treasurer"))
         bank = PartnerBank.objects.create(lender=lender, name="Harbour Commercial Bank", code="harbour",
                                           exposure_limit=Decimal("50000000.00"))
+        CoLendingAgreement.objects.create(lender=lender, partner_bank=bank, share=Decimal("0.5000"),
+                                          annual_rate=Decimal("0.0450"), eligible_grades="AB",
+                                          exposure_limit=Decimal("20000000.00"), auto_accept=True,
+                                          effective_from=datetime.date(2026, 1, 1))
         for client_id, secret, kind in API_CLIENTS:
             api_client_create(lender=lender, name=client_id, kind=kind, actor=admin, client_id=client_id,
                               client_secret=secret, partner_bank=bank if kind == ApiClientKind.PARTNER_BANK else None)
@@ -104,6 +110,16 @@ class Command(BaseCommand):
                 kyc_verify(merchant=merchant, actor=officer)
             if state == "suspended":
                 merchant_suspend(merchant=merchant, actor=admin, reason="Chargeback spike under investigation.")
+
+
+def _books(lender: Lender, *, treasurer: User) -> None:
+    """Capital, a donation and one bank facility partly drawn (the LPR history ships in a migration)."""
+    ledger_setup_ensure(lender=lender)
+    equity_inject(lender=lender, amount=Decimal("50000000.00"), reference="demo-equity", actor=treasurer)
+    donation_record(lender=lender, amount=Decimal("1000000.00"), reference="demo-donation", actor=treasurer)
+    facility = facility_open(lender=lender, bank_name="Harbour Commercial Bank", limit=Decimal("20000000.00"),
+                             annual_rate=Decimal("3.6500"), actor=treasurer)
+    drawdown_record(facility=facility, amount=Decimal("10000000.00"), reference="demo-drawdown-1", actor=treasurer)
 
 
 def _sales_history(merchant: Merchant, base: Decimal, today: datetime.date) -> None:

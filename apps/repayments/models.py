@@ -1,0 +1,93 @@
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from apps.core.money import money_field_kwargs
+
+
+class LoanState(models.TextChoices):
+    PENDING_DISBURSEMENT = "pending_disbursement", "Pending disbursement"
+    ACTIVE = "active", "Active"
+    OVERDUE = "overdue", "Overdue"
+    DEFAULTED = "defaulted", "Defaulted"
+    WRITTEN_OFF = "written_off", "Written off"
+    PAID_OFF = "paid_off", "Paid off"
+    RESTRUCTURED = "restructured", "Restructured"
+
+
+class Loan(FSMModelMixin, models.Model):
+    """A disbursed advance. The merchant receives the full principal; a partner bank may fund a share."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="loans")
+    application = models.OneToOneField("financing.FinancingApplication", on_delete=models.PROTECT, related_name="loan")
+    product = models.CharField(max_length=32, default="presale_advance")
+    currency = models.CharField(max_length=3)
+    principal = models.DecimalField(**money_field_kwargs())
+    lender_principal = models.DecimalField(**money_field_kwargs())
+    partner_principal = models.DecimalField(**money_field_kwargs())
+    partner_bank = models.ForeignKey("partners.PartnerBank", null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="loans")
+    annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
+    day_count = models.CharField(max_length=8, default="ACT/360")
+    apr = models.DecimalField(max_digits=7, decimal_places=4)
+    start_date = models.DateField()
+    maturity_date = models.DateField()
+    state = FSMField(default=LoanState.PENDING_DISBURSEMENT, choices=LoanState.choices, protected=True)
+    disbursed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(principal__gt=0), name="loan_principal_positive"),
+            models.CheckConstraint(condition=Q(lender_principal__gte=0) & Q(partner_principal__gte=0)
+                                   & Q(principal=F("lender_principal") + F("partner_principal")),
+                                   name="loan_shares_add_up"),
+            # The lender funds at least 30% of every loan (the rule set may demand more).
+            models.CheckConstraint(condition=Q(lender_principal__gte=F("principal") * Decimal("0.30")),
+                                   name="loan_lender_share_30pct"),
+            models.CheckConstraint(condition=Q(partner_principal=0) | Q(partner_bank__isnull=False),
+                                   name="loan_partner_share_has_a_bank"),
+        ]
+        indexes = [models.Index(fields=["state", "maturity_date"])]
+
+    def __str__(self):
+        return f"Loan #{self.pk} {self.principal} ({self.state})"
+
+    @transition(field=state, source=LoanState.PENDING_DISBURSEMENT, target=LoanState.ACTIVE)
+    def activate(self):
+        self.disbursed_at = timezone.now()
+
+
+class LoanInstallment(models.Model):
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="installments")
+    number = models.PositiveSmallIntegerField()
+    due_date = models.DateField()
+    principal_due = models.DecimalField(**money_field_kwargs())
+    interest_due = models.DecimalField(**money_field_kwargs())
+    fee_due = models.DecimalField(default=0, **money_field_kwargs())
+    principal_paid = models.DecimalField(default=0, **money_field_kwargs())
+    interest_paid = models.DecimalField(default=0, **money_field_kwargs())
+    fee_paid = models.DecimalField(default=0, **money_field_kwargs())
+
+    class Meta:
+        ordering = ["loan_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["loan", "number"], name="installment_unique_number"),
+            models.CheckConstraint(condition=Q(principal_due__gte=0) & Q(interest_due__gte=0) & Q(fee_due__gte=0),
+                                   name="installment_due_non_negative"),
+            models.CheckConstraint(condition=Q(principal_paid__gte=0, principal_paid__lte=F("principal_due"))
+                                   & Q(interest_paid__gte=0, interest_paid__lte=F("interest_due"))
+                                   & Q(fee_paid__gte=0, fee_paid__lte=F("fee_due")),
+                                   name="installment_paid_within_due"),
+        ]
+
+    def __str__(self):
+        return f"Loan {self.loan_id} #{self.number} due {self.due_date}"
+
+    @property
+    def total_due(self):
+        return self.principal_due + self.interest_due + self.fee_due

@@ -1,0 +1,134 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from apps.core.errors import Conflict, InvalidTransition
+from apps.financing.application_services import application_submit, offer_accept
+from apps.financing.disbursement import disbursement_attempt, loan_disburse
+from apps.financing.models import ApplicationState, FinancingApplication
+from apps.ledger.models import Acct
+from apps.ledger.selectors import balances_by_code_get, merchant_exposure_get, trial_balance_all_currencies_zero
+from apps.partners.models import CoLendingAgreement
+from apps.repayments.models import Loan, LoanState
+from tests.conftest import TODAY
+
+D = Decimal
+
+
+@pytest.fixture
+def accepted(verified, graded, open_orders):
+    merchant = graded(verified, "A")
+    orders = open_orders(merchant, 8)
+
+    def make(amount="1000.00", take=slice(0, 2)):
+        application = application_submit(merchant=merchant, order_ids=[o.pk for o in orders[take]], amount=amount,
+                                         actor="m", as_of=TODAY)
+        offer_accept(application=application, actor="m")
+        return FinancingApplication.objects.get(pk=application.pk)
+
+    return make
+
+
+def test_disbursement_funds_the_loan_in_the_ledger_and_creates_its_schedule(accepted, lender):
+    application = accepted("1500.00")
+    cash_before = balances_by_code_get(lender=lender)[Acct.CASH]
+    loan = loan_disburse(application=application, actor="treasurer")
+    assert (loan.state, loan.principal, loan.lender_principal, loan.partner_principal) == (
+        LoanState.ACTIVE, D("1500.00"), D("1500.00"), D("0.00"))
+    balances = balances_by_code_get(lender=lender)
+    assert cash_before - balances[Acct.CASH] == D("1500.00")
+    assert balances[Acct.LOANS_PRINCIPAL] == D("1500.00")
+    assert merchant_exposure_get(merchant=application.merchant) == D("1500.00")
+    (installment,) = loan.installments.all()
+    assert installment.principal_due == D("1500.00") and installment.due_date == application.offer.maturity_date
+    assert FinancingApplication.objects.get(pk=application.pk).state == ApplicationState.DISBURSED
+    assert trial_balance_all_currencies_zero(lender=lender)
+
+
+def test_the_merchant_is_told_after_commit(accepted, django_capture_on_commit_callbacks):
+    application = accepted("1000.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        loan_disburse(application=application, actor="treasurer")
+    assert len(mail.outbox) == 1 and "1,000.00 CNY is on its way" in mail.outbox[0].subject
+
+
+def test_a_co_lent_loan_books_the_partner_share_as_due_to_the_bank(accepted, lender, bank_client):
+    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.7000"),
+                                      annual_rate=D("0.05"), exposure_limit=D("100000.00"), auto_accept=True,
+                                      effective_from=TODAY)
+    loan = loan_disburse(application=accepted("1000.00"), actor="treasurer")
+    assert (loan.lender_principal, loan.partner_principal, loan.partner_bank) == (
+        D("300.00"), D("700.00"), bank_client.partner_bank)
+    balances = balances_by_code_get(lender=lender)
+    assert balances[Acct.LOANS_PRINCIPAL] == D("1000.00") and balances[Acct.DUE_TO_PARTNER_BANKS] == D("-700.00")
+    assert merchant_exposure_get(merchant=loan.merchant) == D("300.00")  # the lender's own risk
+
+
+def test_a_share_the_bank_has_not_answered_holds_the_disbursement(accepted, lender, bank_client):
+    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.5000"),
+                                      annual_rate=D("0.05"), exposure_limit=D("100000.00"), effective_from=TODAY)
+    application = accepted("1000.00")
+    loan, waiting = disbursement_attempt(application=application, actor="treasurer")
+    assert loan is None and "has not answered its share yet" in waiting
+    with pytest.raises(Conflict):
+        loan_disburse(application=application, actor="treasurer")
+    assert not Loan.objects.exists()
+
+
+def test_a_loan_is_disbursed_once(accepted):
+    application = accepted("1000.00")
+    loan_disburse(application=application, actor="treasurer")
+    with pytest.raises(InvalidTransition, match="disbursed"):
+        loan_disburse(application=application, actor="treasurer")
+    assert Loan.objects.count() == 1
+
+
+def _drain_cash_leaving(lender, left: Decimal) -> None:
+    """Lend the lender's cash to 20 other borrowers (each within its single-borrower limit) until `left` remains."""
+    from apps.ledger.services import loan_funding_post
+    from tests.merchants.factories import MerchantFactory
+
+    cash = balances_by_code_get(lender=lender)[Acct.CASH]
+    for n in range(20):
+        loan_funding_post(lender=lender, merchant=MerchantFactory(lender=lender), amount=(cash - left) / 20,
+                          reference=f"drain-{n}", actor="test")
+
+
+def test_short_cash_refuses_and_leaves_the_books_unchanged(accepted, lender):
+    application = accepted("1000.00")
+    _drain_cash_leaving(lender, D("500.00"))
+    before = balances_by_code_get(lender=lender)
+    loan, waiting = disbursement_attempt(application=application, actor="treasurer")
+    assert loan is None and "cash" in waiting.lower()
+    assert balances_by_code_get(lender=lender) == before
+    assert FinancingApplication.objects.get(pk=application.pk).state == ApplicationState.OFFER_ACCEPTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_disbursements_never_lend_more_cash_than_there_is(lender_funded, verified, graded, open_orders, lender):
+    merchant = graded(verified, "A", limit="100000.00")
+    orders = open_orders(merchant, 8)
+    applications = []
+    for i in range(8):
+        application = application_submit(merchant=merchant, order_ids=[orders[i].pk], amount="800.00", actor="m")
+        offer_accept(application=application, actor="m")
+        applications.append(application)
+    _drain_cash_leaving(lender, D("3000.00"))  # room for three of the eight 800.00 loans
+    results, barrier = [], threading.Barrier(8)
+
+    def disburse(application):
+        barrier.wait()
+        try:
+            results.append(disbursement_attempt(application=application, actor="racer")[0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=disburse, args=(a,)) for a in applications]
+    [t.start() for t in threads]
+    [t.join(timeout=60) for t in threads]
+    assert sum(1 for r in results if r) == 3 and len(results) == 8
+    assert balances_by_code_get(lender=lender)[Acct.CASH] == D("600.00")
+    assert trial_balance_all_currencies_zero(lender=lender)
