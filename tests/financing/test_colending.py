@@ -4,9 +4,8 @@ from decimal import Decimal
 import pytest
 
 from apps.core.errors import Conflict
-from apps.financing.application_services import application_submit, offer_accept
 from apps.financing.colending import funding_split
-from apps.financing.models import FinancingApplication, PartnerShareOffer, ShareOfferState
+from apps.financing.models import PartnerShareOffer, ShareOfferState
 from apps.partners.models import CoLendingAgreement
 from tests.conftest import TODAY
 from tests.partners.factories import PartnerBankFactory
@@ -20,21 +19,6 @@ def agreement(lender, bank_client):
         lender=lender, partner_bank=bank_client.partner_bank, share=D("0.6000"), annual_rate=D("0.0600"),
         exposure_limit=D("5000.00"), effective_from=TODAY - datetime.timedelta(days=1),
     )
-
-
-@pytest.fixture
-def accepted(verified, graded, open_orders):
-    """accepted(amount) → an application whose offer the merchant has accepted."""
-    merchant = graded(verified, "A")
-    orders = open_orders(merchant, 8)
-
-    def make(amount="1000.00", take=slice(0, 2)):
-        application = application_submit(merchant=merchant, order_ids=[o.pk for o in orders[take]], amount=amount,
-                                         actor="m", as_of=TODAY)
-        offer_accept(application=application, actor="m")
-        return FinancingApplication.objects.select_related("offer").get(pk=application.pk)
-
-    return make
 
 
 def test_the_bank_is_offered_its_share_and_the_lender_keeps_the_rest(agreement, accepted):

@@ -18,20 +18,6 @@ from tests.conftest import TODAY
 D = Decimal
 
 
-@pytest.fixture
-def accepted(verified, graded, open_orders):
-    merchant = graded(verified, "A")
-    orders = open_orders(merchant, 8)
-
-    def make(amount="1000.00", take=slice(0, 2)):
-        application = application_submit(merchant=merchant, order_ids=[o.pk for o in orders[take]], amount=amount,
-                                         actor="m", as_of=TODAY)
-        offer_accept(application=application, actor="m")
-        return FinancingApplication.objects.get(pk=application.pk)
-
-    return make
-
-
 def test_disbursement_funds_the_loan_in_the_ledger_and_creates_its_schedule(accepted, lender):
     application = accepted("1500.00")
     cash_before = balances_by_code_get(lender=lender)[Acct.CASH]
