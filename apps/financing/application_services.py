@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from apps.core.money import CENT, quantize, to_decimal
@@ -181,3 +182,13 @@ def offers_expire(*, now=None) -> int:
 
 def application_withdraw(*, application: FinancingApplication, actor) -> None:
     transition_apply(instance=application, transition="withdraw", actor=actor, reason="Withdrawn by the merchant.")
+
+
+@transaction.atomic
+def pledges_release(*, application: FinancingApplication, actor, reason: str) -> int:
+    """Free the orders backing an application (its loan repaid, or the offer withdrawn); returns how many."""
+    released = Pledge.objects.filter(application=application, released_at__isnull=True).update(released_at=timezone.now())
+    if released:
+        audit_record(actor=actor, action="pledges_released", subject=application, reason=reason,
+                     data={"orders": released})
+    return released

@@ -159,3 +159,84 @@ def test_the_database_allows_one_live_pledge_per_order(verified, graded, open_or
     Pledge.objects.create(order=order, application=application)
     with pytest.raises(IntegrityError):
         Pledge.objects.create(order=order, application=application)
+
+
+def test_a_released_order_can_back_a_new_application(verified, graded, open_orders):
+    from apps.financing.application_services import pledges_release
+
+    merchant = graded(verified, "A")
+    orders = open_orders(merchant, 4)
+    first = _apply(merchant, orders[:1], "500.00")
+    offer_accept(application=first, actor="merchant")
+    assert pledges_release(application=first, actor="system:repayments", reason="Loan repaid") == 1
+    second = _apply(merchant, orders[:1], "500.00")
+    offer_accept(application=second, actor="merchant")
+    assert Pledge.objects.filter(order=orders[0], released_at__isnull=True).get().application == second
+
+
+def test_the_single_borrower_limit_declines_with_the_numbers(verified, graded, open_orders, lender, staff):
+    from apps.ledger.services import loan_funding_post
+
+    merchant = graded(verified, "A", limit="900000.00")
+    # 10,000,000 of capital → a 500,000.00 single-borrower limit; the merchant already owes 499,500.00.
+    loan_funding_post(lender=lender, merchant=merchant, amount=D("499500.00"), reference="earlier-loan", actor="test")
+    application = _apply(merchant, open_orders(merchant, 4)[:2], "1000.00")
+    assert application.state == ApplicationState.REJECTED
+    assert application.decision_results.get(rule="single_borrower").reason == (
+        "Over the single-borrower limit: exposure 499,500.00 + requested 1,000.00 = 500,500.00; "
+        "single-borrower limit 500,000.00.")
+
+
+def test_short_lender_cash_refers_the_application(verified, graded, open_orders, lender):
+    from apps.ledger.services import loan_funding_post
+    from tests.merchants.factories import MerchantFactory
+
+    merchant = graded(verified, "A")
+    for n in range(20):  # lend all but 500.00 of the 10,000,000.00 elsewhere
+        loan_funding_post(lender=lender, merchant=MerchantFactory(lender=lender), amount=D("499975.00"),
+                          reference=f"elsewhere-{n}", actor="test")
+    application = _apply(merchant, open_orders(merchant, 4)[:2], "1000.00")
+    assert application.state == ApplicationState.REFERRED
+    assert application.decision_results.get(rule="lender_capacity").reason == (
+        "The lender has 500.00 cash for a 1,000.00 advance; funding must be arranged.")
+
+
+def test_an_offer_above_the_apr_ceiling_is_declined(verified, graded, open_orders, lender):
+    from apps.financing.models import FinancingPolicy
+
+    FinancingPolicy.objects.create(lender=lender, version=2, effective_from=TODAY - datetime.timedelta(days=1),
+                                   advance_rates={"A": "0.90"}, annual_rates={"A": "0.2400"})
+    merchant = graded(verified, "A")
+    application = _apply(merchant, open_orders(merchant, 4)[:2], "1000.00")
+    assert application.state == ApplicationState.REJECTED
+    reason = application.decision_results.get(rule="apr_ceiling").reason
+    assert reason.startswith("Above the cost ceiling: APR 2") and "ceiling of 12.00% (4 × LPR)" in reason
+    assert not Offer.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_acceptances_never_pledge_an_order_twice(lender_funded, verified, graded, open_orders):
+    import threading
+
+    from django.db import connection
+
+    merchant = graded(verified, "A")
+    order = open_orders(merchant, 4)[:1]
+    applications = [_apply(merchant, order, "300.00") for _ in range(8)]
+    outcomes, barrier = [], threading.Barrier(8)
+
+    def accept(application):
+        barrier.wait()
+        try:
+            offer_accept(application=application, actor="racer")
+            outcomes.append("accepted")
+        except Conflict:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(a,)) for a in applications]
+    [t.start() for t in threads]
+    [t.join(timeout=60) for t in threads]
+    assert sorted(outcomes) == ["accepted"] + ["refused"] * 7
+    assert Pledge.objects.filter(order=order[0], released_at__isnull=True).count() == 1
