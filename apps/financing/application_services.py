@@ -98,7 +98,10 @@ def _decide(*, application, merchant, base, as_of):
     DecisionResult.objects.bulk_create(
         [DecisionResult(application=application, rule=v.rule, outcome=v.outcome, reason=v.reason) for v in verdicts]
     )
-    summary = " ".join(v.reason for v in verdicts if v.outcome == overall) or "All rules passed."
+    if overall == RuleOutcome.PASS:
+        summary = "All decision rules passed."
+    else:
+        summary = " ".join(v.reason for v in verdicts if v.outcome == overall)
     transition = {RuleOutcome.PASS: "approve_automatically", RuleOutcome.REFER: "refer",
                   RuleOutcome.DECLINE: "reject_automatically"}[overall]
     transition_apply(instance=application, transition=transition, actor=DECISION_ACTOR, reason=summary,

@@ -268,6 +268,10 @@ class Offer(models.Model):
     def __str__(self):
         return f"Offer on application #{self.application_id}: {self.principal}"
 
+    @property
+    def apr_percent(self):
+        return (self.apr * 100).quantize(self.apr.__class__("0.01"))
+
 
 class Pledge(models.Model):
     """An order pledged as collateral; the database lets an order back one live pledge only."""
