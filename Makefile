@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv run test lint clean
 
 help:
-	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | clean"
+	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | bench-ledger [BENCH_LEDGER_ARGS=...] | clean"
 
 venv: $(STAMP)
 
