@@ -12,6 +12,8 @@ from oauth2_provider.models import AccessToken, set_token_value
 
 from apps.accounts.models import Role
 from apps.core.calendar import business_date_today
+from apps.financing.application_services import application_submit, offer_accept
+from apps.financing.models import FinancingApplication
 from apps.merchants.models import CreditAssessment, Merchant
 from apps.merchants.services import (
     kyc_document_upload,
@@ -160,5 +162,20 @@ def open_orders():
                                     expected_ship_date=TODAY,
                                     expected_settlement_date=TODAY + datetime.timedelta(days=days))
                 for i in range(n)]
+
+    return make
+
+
+@pytest.fixture
+def accepted(verified, graded, open_orders):
+    """accepted(amount) → an application whose offer the merchant has accepted."""
+    merchant = graded(verified, "A")
+    orders = open_orders(merchant, 8)
+
+    def make(amount="1000.00", take=slice(0, 2)):
+        application = application_submit(merchant=merchant, order_ids=[o.pk for o in orders[take]], amount=amount,
+                                         actor="m", as_of=TODAY)
+        offer_accept(application=application, actor="m")
+        return FinancingApplication.objects.select_related("offer").get(pk=application.pk)
 
     return make

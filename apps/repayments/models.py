@@ -69,6 +69,9 @@ class LoanInstallment(models.Model):
     principal_due = models.DecimalField(**money_field_kwargs())
     interest_due = models.DecimalField(**money_field_kwargs())
     fee_due = models.DecimalField(default=0, **money_field_kwargs())
+    # Accrued so far (apps/repayments/accrual.py); reaches the amounts due at the due date.
+    interest_accrued = models.DecimalField(default=0, **money_field_kwargs())
+    fee_accrued = models.DecimalField(default=0, **money_field_kwargs())
     principal_paid = models.DecimalField(default=0, **money_field_kwargs())
     interest_paid = models.DecimalField(default=0, **money_field_kwargs())
     fee_paid = models.DecimalField(default=0, **money_field_kwargs())
@@ -83,6 +86,9 @@ class LoanInstallment(models.Model):
                                    & Q(interest_paid__gte=0, interest_paid__lte=F("interest_due"))
                                    & Q(fee_paid__gte=0, fee_paid__lte=F("fee_due")),
                                    name="installment_paid_within_due"),
+            models.CheckConstraint(condition=Q(interest_accrued__gte=0, interest_accrued__lte=F("interest_due"))
+                                   & Q(fee_accrued__gte=0, fee_accrued__lte=F("fee_due")),
+                                   name="installment_accrued_within_due"),
         ]
 
     def __str__(self):

@@ -1,0 +1,71 @@
+"""Daily accrual of scheduled interest and fees into the sub-ledger and the general ledger.
+
+An installment's interest (and fee) is spread over the days of its period: by date D the
+cumulative accrued amount is quantize(due × days elapsed ÷ days in period), ROUND_HALF_UP.
+Accruing day by day therefore posts the differences of a monotone sequence that ends at
+exactly the scheduled amount — the daily accruals sum to the schedule to the cent, and
+running a date twice (or an earlier date after a later one) posts nothing.
+"""
+
+import datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from apps.core.money import quantize
+from apps.ledger.locks import lender_position_lock
+from apps.ledger.models import Acct, EntryKind, JournalEntry
+from apps.ledger.posting import cr, dr, post_locked
+
+from .models import Loan, LoanInstallment
+
+ZERO = Decimal("0.00")
+
+
+def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: datetime.date,
+                    through: datetime.date) -> Decimal:
+    """How much of `due`, spread evenly over (period_start, period_end], has accrued by the end of `through`."""
+    days = (period_end - period_start).days
+    elapsed = min(max((through - period_start).days, 0), days)
+    return due if elapsed == days else quantize(due * elapsed / days)
+
+
+def _periods(loan: Loan, installments: list[LoanInstallment]):
+    start = loan.start_date
+    for installment in installments:
+        yield installment, start, installment.due_date
+        start = installment.due_date
+
+
+@transaction.atomic
+def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | None:
+    """Bring the loan's interest and fee accruals up to `through`; one journal entry, or None if nothing is due."""
+    lender = loan.merchant.lender
+    lender_position_lock(lender)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    interest = fee = ZERO
+    changed = []
+    for installment, start, end in _periods(loan, installments):
+        target_interest = accrued_through(due=installment.interest_due, period_start=start, period_end=end, through=through)
+        target_fee = accrued_through(due=installment.fee_due, period_start=start, period_end=end, through=through)
+        delta_interest = max(target_interest - installment.interest_accrued, ZERO)
+        delta_fee = max(target_fee - installment.fee_accrued, ZERO)
+        if delta_interest or delta_fee:
+            installment.interest_accrued += delta_interest
+            installment.fee_accrued += delta_fee
+            interest += delta_interest
+            fee += delta_fee
+            changed.append(installment)
+    if not changed:
+        return None
+    lines = []
+    if interest:
+        lines += [dr(Acct.LOANS_INTEREST, interest), cr(Acct.INTEREST_INCOME, interest)]
+    if fee:
+        lines += [dr(Acct.LOANS_FEES, fee), cr(Acct.FEE_INCOME, fee)]
+    entry = post_locked(lender=lender, reference=f"accrual:{loan.pk}:{through.isoformat()}", lines=lines,
+                        kind=EntryKind.MANUAL, business_date=through, actor=actor,
+                        description=f"Accrual for loan #{loan.pk} through {through}")
+    LoanInstallment.objects.bulk_update(changed, ["interest_accrued", "fee_accrued"])
+    return entry
