@@ -61,6 +61,30 @@ class Loan(FSMModelMixin, models.Model):
     def activate(self):
         self.disbursed_at = timezone.now()
 
+    @transition(field=state, source=LoanState.ACTIVE, target=LoanState.OVERDUE)
+    def mark_overdue(self):
+        pass
+
+    @transition(field=state, source=LoanState.OVERDUE, target=LoanState.ACTIVE)
+    def cure(self):
+        pass
+
+    @transition(field=state, source=LoanState.OVERDUE, target=LoanState.DEFAULTED)
+    def default(self):
+        pass
+
+    @transition(field=state, source=LoanState.DEFAULTED, target=LoanState.WRITTEN_OFF)
+    def write_off(self):
+        pass
+
+    @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.PAID_OFF)
+    def pay_off(self):
+        pass
+
+    @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.RESTRUCTURED)
+    def restructure(self):
+        pass
+
 
 class LoanInstallment(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="installments")
@@ -97,3 +121,54 @@ class LoanInstallment(models.Model):
     @property
     def total_due(self):
         return self.principal_due + self.interest_due + self.fee_due
+
+
+class RepaymentSource(models.TextChoices):
+    SWEEP = "sweep", "Settlement sweep"
+    PORTAL = "portal", "Merchant, in the portal"
+    PARTNER = "partner", "Partner bank"
+    BACKOFFICE = "backoffice", "Recorded by the lender"
+
+
+class Repayment(models.Model):
+    """Money received against a loan, idempotent per (loan, source, external reference)."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments")
+    source = models.CharField(max_length=12, choices=RepaymentSource.choices)
+    reference = models.CharField(max_length=100)
+    amount = models.DecimalField(**money_field_kwargs())
+    received_on = models.DateField()
+    journal_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="repayment")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["loan", "source", "reference"], name="repayment_once_per_reference"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} on loan {self.loan_id} ({self.source} {self.reference})"
+
+
+class RepaymentAllocation(models.Model):
+    repayment = models.ForeignKey(Repayment, on_delete=models.PROTECT, related_name="allocations")
+    installment = models.ForeignKey(LoanInstallment, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="allocations")
+    component = models.CharField(max_length=10, choices=[(c, c) for c in ("penalty", "fee", "interest", "principal",
+                                                                          "credit")])
+    amount = models.DecimalField(**money_field_kwargs())
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_positive"),
+            models.CheckConstraint(condition=Q(component="credit", installment__isnull=True)
+                                   | (~Q(component="credit") & Q(installment__isnull=False)),
+                                   name="allocation_credit_has_no_installment"),
+        ]
+
+    def __str__(self):
+        return f"{self.component} {self.amount}"

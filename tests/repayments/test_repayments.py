@@ -1,0 +1,101 @@
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.core.errors import Conflict
+from apps.financing.disbursement import loan_disburse
+from apps.financing.models import Pledge
+from apps.ledger.models import Acct
+from apps.ledger.selectors import balances_by_code_get, merchant_exposure_get, trial_balance_all_currencies_zero
+from apps.partners.models import CoLendingAgreement
+from apps.repayments.models import Loan, LoanInstallment, LoanState, Repayment
+from apps.repayments.services import repayment_post
+from tests.conftest import TODAY
+
+D = Decimal
+
+
+@pytest.fixture
+def loan(accepted):
+    return loan_disburse(application=accepted("1500.00"), actor="treasurer")
+
+
+def _reconciles(lender, loan):
+    """Sub-ledger totals equal the GL control accounts, to the cent."""
+    balances = balances_by_code_get(lender=lender)
+    installments = LoanInstallment.objects.filter(loan=loan)
+    assert balances.get(Acct.LOANS_INTEREST, D(0)) == sum(i.interest_accrued - i.interest_paid for i in installments)
+    assert balances.get(Acct.LOANS_FEES, D(0)) == sum(i.fee_accrued - i.fee_paid for i in installments)
+    assert balances.get(Acct.LOANS_PRINCIPAL, D(0)) == sum(i.principal_due - i.principal_paid for i in installments)
+    assert trial_balance_all_currencies_zero(lender=lender)
+
+
+def test_repaying_at_maturity_pays_fee_interest_then_principal_and_closes_the_loan(loan, lender):
+    installment = loan.installments.get()
+    owed = installment.principal_due + installment.interest_due + installment.fee_due
+    repayment = repayment_post(loan=loan, amount=owed, source="backoffice", reference="R1", actor="treasurer",
+                               received_on=loan.maturity_date)
+    assert [(a.component, a.amount) for a in repayment.allocations.all()] == [
+        ("fee", installment.fee_due), ("interest", installment.interest_due), ("principal", D("1500.00"))]
+    loan = Loan.objects.get(pk=loan.pk)
+    assert loan.state == LoanState.PAID_OFF
+    assert not Pledge.objects.filter(application=loan.application, released_at__isnull=True).exists()
+    assert merchant_exposure_get(merchant=loan.merchant) == D("0.00")
+    _reconciles(lender, loan)
+
+
+def test_an_early_payoff_pays_interest_only_to_its_date(loan, lender):
+    day = loan.start_date + datetime.timedelta(days=10)
+    interest_to_date = (D("1500.00") * D("0.07") * 10 / 360).quantize(D("0.01"))
+    fee_to_date = (D("1.50") * 10 / 37).quantize(D("0.01"))
+    repayment_post(loan=loan, amount=D("1500.00") + interest_to_date + fee_to_date, source="portal", reference="P1",
+                   actor="merchant", received_on=day)
+    loan = Loan.objects.get(pk=loan.pk)
+    assert loan.state == LoanState.PAID_OFF
+    assert loan.installments.get().interest_due == interest_to_date
+    _reconciles(lender, loan)
+
+
+def test_an_overpayment_becomes_the_merchants_credit(loan, lender):
+    repayment = repayment_post(loan=loan, amount=D("2000.00"), source="portal", reference="P1", actor="merchant",
+                               received_on=loan.maturity_date)
+    credit = repayment.allocations.get(component="credit").amount
+    assert credit == D("2000.00") - sum(a.amount for a in repayment.allocations.exclude(component="credit"))
+    assert balances_by_code_get(lender=lender)[Acct.MERCHANT_CREDIT] == -credit
+
+
+def test_a_partial_payment_keeps_the_loan_open(loan, lender):
+    repayment_post(loan=loan, amount=D("500.00"), source="portal", reference="P1", actor="merchant",
+                   received_on=loan.start_date + datetime.timedelta(days=5))
+    loan = Loan.objects.get(pk=loan.pk)
+    assert loan.state == LoanState.ACTIVE
+    _reconciles(lender, loan)
+
+
+def test_the_same_reference_posts_once_and_a_different_amount_is_refused(loan):
+    first = repayment_post(loan=loan, amount=D("100.00"), source="partner", reference="BANK-9", actor="api:bank",
+                           received_on=TODAY)
+    again = repayment_post(loan=loan, amount=D("100.00"), source="partner", reference="BANK-9", actor="api:bank",
+                           received_on=TODAY)
+    assert again.pk == first.pk and Repayment.objects.count() == 1
+    with pytest.raises(Conflict, match="already used"):
+        repayment_post(loan=loan, amount=D("101.00"), source="partner", reference="BANK-9", actor="api:bank")
+
+
+def test_a_paid_off_loan_takes_no_more_repayments(loan):
+    repayment_post(loan=loan, amount=D("5000.00"), source="portal", reference="P1", actor="m", received_on=loan.maturity_date)
+    with pytest.raises(Conflict, match="paid off"):
+        repayment_post(loan=loan, amount=D("1.00"), source="portal", reference="P2", actor="m")
+
+
+def test_a_co_lent_loans_principal_is_repaid_in_proportion(accepted, lender, bank_client):
+    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.7000"),
+                                      annual_rate=D("0.05"), exposure_limit=D("100000.00"), auto_accept=True,
+                                      effective_from=TODAY)
+    loan = loan_disburse(application=accepted("1000.00"), actor="treasurer")
+    repayment_post(loan=loan, amount=D("5000.00"), source="portal", reference="P1", actor="m", received_on=loan.maturity_date)
+    assert merchant_exposure_get(merchant=loan.merchant) == D("0.00")
+    assert balances_by_code_get(lender=lender)[Acct.LOANS_PRINCIPAL] == D("0.00")
+    assert balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS] == D("-700.00")  # still owed to the bank
+    _reconciles(lender, Loan.objects.get(pk=loan.pk))
