@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import colending_views, order_views, views
+from . import colending_views, loan_views, order_views, views
 
 app_name = "api"
 
@@ -11,6 +11,8 @@ urlpatterns = [
          name="share-offer-accept"),
     path("colending/offers/<int:offer_id>/decline/", colending_views.ShareOfferAnswerView.as_view(accept=False),
          name="share-offer-decline"),
+    path("loans/", loan_views.PartnerLoanListView.as_view(), name="partner-loans"),
+    path("loans/<int:loan_id>/repayments/", loan_views.PartnerRepaymentView.as_view(), name="partner-repayments"),
     path("merchants/<int:merchant_id>/sales/", views.MerchantSalesView.as_view(), name="merchant-sales"),
     path("merchants/<int:merchant_id>/orders/", order_views.MerchantOrdersView.as_view(), name="merchant-orders"),
     path("merchants/<int:merchant_id>/orders/<str:external_id>/events/", order_views.OrderEventView.as_view(),

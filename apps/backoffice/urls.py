@@ -15,4 +15,6 @@ urlpatterns = [
     path("documents/<int:document_id>/", views.document_download, name="document"),
     path("applications/", views.application_list, name="applications"),
     path("applications/<int:application_id>/", views.application_detail, name="application"),
+    path("loans/", views.loan_list, name="loans"),
+    path("loans/<int:loan_id>/", views.loan_detail, name="loan"),
 ]

@@ -9,6 +9,7 @@ from apps.accounts.access import staff_required
 from apps.accounts.models import STAFF_ROLES, Role
 from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
+from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
 from apps.financing.application_services import application_review
 from apps.financing.disbursement import disbursement_attempt
@@ -17,6 +18,10 @@ from apps.financing.selectors import applications_for_lender, merchant_owed_get,
 from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
+from apps.repayments.forms import PaymentForm
+from apps.repayments.models import LoanState, RepaymentSource
+from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_lender
+from apps.repayments.services import repayment_post
 
 PAGE_SIZE = 25
 
@@ -161,4 +166,42 @@ def application_detail(request, application_id: int):
         "can_decide": request.user.has_role(Role.CREDIT_OFFICER),
         "can_disburse": request.user.has_role(Role.TREASURER, Role.CREDIT_OFFICER),
         "share": getattr(application, "share_offer", None), "loan": getattr(application, "loan", None),
+    })
+
+
+@staff_required()
+def loan_list(request):
+    queryset = loans_for_lender(lender=request.lender).order_by("-created_at", "-id")
+    state = request.GET.get("state", "")
+    if state in LoanState.values:
+        queryset = queryset.filter(state=state)
+    return render(request, "backoffice/loan_list.html", {"page": _page(request, queryset), "state": state,
+                                                         "states": LoanState.choices})
+
+
+@staff_required()
+def loan_detail(request, loan_id: int):
+    loan = get_object_or_404(loans_for_lender(lender=request.lender), pk=loan_id)
+    form = PaymentForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_role(Role.TREASURER):
+            messages.error(request, "Only a treasurer may record a repayment.")
+        elif form.is_valid():
+            try:
+                repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
+                               reference=form.cleaned_data["reference"], actor=request.user)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(request, "Repayment recorded.")
+        else:
+            messages.error(request, "Enter a positive amount in cents.")
+        return redirect("backoffice:loan", loan_id=loan.pk)
+    today = business_date_today()
+    return render(request, "backoffice/loan_detail.html", {
+        "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
+        "outstanding": loan_outstanding(loan), "form": PaymentForm(),
+        "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
+        "timeline": sorted([*audit_trail_for(loan), *audit_trail_for(loan.application)], key=lambda e: (e.at, e.pk)),
+        "can_record": request.user.has_role(Role.TREASURER),
     })

@@ -17,4 +17,6 @@ urlpatterns = [
     path("apply/", views.apply, name="apply"),
     path("applications/", views.applications, name="applications"),
     path("applications/<int:application_id>/", views.application_detail, name="application"),
+    path("loans/", views.loans, name="loans"),
+    path("loans/<int:loan_id>/", views.loan_detail, name="loan"),
 ]

@@ -22,6 +22,10 @@ from apps.merchants.models import KycDocument
 from apps.merchants.sales_rows import sales_csv_read, sales_rows_validate
 from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
+from apps.repayments.forms import PaymentForm
+from apps.repayments.models import RepaymentSource
+from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant
+from apps.repayments.services import repayment_post
 
 from .forms import DocumentUploadForm, OrdersCsvForm, SalesCsvForm, SignupForm
 
@@ -202,3 +206,32 @@ def application_detail(request, application_id: int):
         "results": application.decision_results.all(), "orders": application.orders.all(),
         "loan": getattr(application, "loan", None),
     })
+
+
+@merchant_required
+def loans(request):
+    return render(request, "portal/loans.html", {
+        "page": Paginator(loans_for_merchant(merchant=request.merchant), 25).get_page(request.GET.get("page")),
+    })
+
+
+@merchant_required
+def loan_detail(request, loan_id: int):
+    loan = get_object_or_404(loans_for_merchant(merchant=request.merchant), pk=loan_id)
+    form = PaymentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.PORTAL,
+                           reference=form.cleaned_data["reference"], actor=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Payment of {form.cleaned_data['amount']:,.2f} received.")
+        return redirect("portal:loan", loan_id=loan.pk)
+    today = business_date_today()
+    installments = [(i, installment_status(i, today)) for i in loan.installments.all()]
+    return render(request, "portal/loan_detail.html", {
+        "loan": loan, "installments": installments, "form": form,
+        "outstanding": loan_outstanding(loan),
+        "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
+    }, status=400 if form.errors else 200)

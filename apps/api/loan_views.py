@@ -1,0 +1,79 @@
+"""Partner banks: the loans they co-fund, and repayments they collected."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from apps.core.calendar import business_date_today
+from apps.repayments.models import Loan, RepaymentSource
+from apps.repayments.selectors import loans_for_partner_bank
+from apps.repayments.services import repayment_post
+
+from .colending_views import BankApiView
+from .fields import MoneyField
+from .schema import PAGE_PARAMETERS
+from .schema import paginated as paginated_schema
+from .views import paginated
+
+
+class LoanSerializer(serializers.ModelSerializer):
+    merchant = serializers.CharField(source="merchant.company_name")
+
+    class Meta:
+        model = Loan
+        fields = ["id", "merchant", "currency", "principal", "lender_principal", "partner_principal", "annual_rate",
+                  "apr", "start_date", "maturity_date", "state", "disbursed_at"]
+        ref_name = "PartnerLoan"
+
+
+class PartnerLoanListView(BankApiView):
+    required_scopes = ("loans:read",)
+
+    @extend_schema(responses=paginated_schema(LoanSerializer, "PartnerLoans"), parameters=PAGE_PARAMETERS,
+                   summary="Loans your bank co-funds (never anyone else's)")
+    def get(self, request):
+        return paginated(self, request, loans_for_partner_bank(partner_bank=request.api_client.partner_bank),
+                         LoanSerializer)
+
+
+class PartnerRepaymentView(BankApiView):
+    required_scopes = ("repayments:write",)
+
+    class InputSerializer(serializers.Serializer):
+        amount = MoneyField()
+        currency = serializers.CharField(max_length=3)
+        reference = serializers.CharField(max_length=100, help_text="Your reference; resending it posts nothing twice")
+        received_on = serializers.DateField()
+
+        class Meta:
+            ref_name = "PartnerRepaymentRequest"
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        loan_id = serializers.IntegerField()
+        amount = serializers.DecimalField(max_digits=20, decimal_places=2)
+        received_on = serializers.DateField()
+        allocations = serializers.SerializerMethodField()
+        loan_state = serializers.CharField(source="loan.state")
+
+        class Meta:
+            ref_name = "PartnerRepayment"
+
+        def get_allocations(self, repayment) -> list[dict]:
+            return [{"component": a.component, "amount": str(a.amount)} for a in repayment.allocations.all()]
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer},
+                   summary="Post a repayment your bank collected for a loan it co-funds")
+    def post(self, request, loan_id: int):
+        loan = get_object_or_404(loans_for_partner_bank(partner_bank=request.api_client.partner_bank), pk=loan_id)
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        if payload.validated_data["currency"] != loan.currency:
+            raise serializers.ValidationError({"currency": [f"This loan is in {loan.currency}."]})
+        if payload.validated_data["received_on"] > business_date_today():
+            raise serializers.ValidationError({"received_on": ["A repayment cannot be received in the future."]})
+        repayment = repayment_post(loan=loan, amount=payload.validated_data["amount"], source=RepaymentSource.PARTNER,
+                                   reference=payload.validated_data["reference"], actor=request.api_client.label,
+                                   received_on=payload.validated_data["received_on"])
+        return Response(self.OutputSerializer(repayment).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,92 @@
+"""Paying in the portal, recording in the back-office, and a partner bank posting through the API."""
+
+from decimal import Decimal
+
+import pytest
+
+from apps.accounts.models import Role
+from apps.financing.disbursement import loan_disburse
+from apps.partners.models import CoLendingAgreement
+from apps.repayments.models import Loan, LoanState, Repayment
+from tests.conftest import TODAY
+
+D = Decimal
+
+
+@pytest.fixture
+def loan(accepted):
+    return loan_disburse(application=accepted("1500.00"), actor="treasurer")
+
+
+def test_merchant_pays_in_the_portal_and_a_double_submit_posts_once(client, merchant_user, loan):
+    client.force_login(merchant_user)
+    page = client.get(f"/portal/loans/{loan.pk}/").content.decode()
+    assert "Pay now" in page and "1,500.00" in page
+    form = {"amount": "300.00", "reference": "browser-ref-1"}
+    client.post(f"/portal/loans/{loan.pk}/", form)
+    response = client.post(f"/portal/loans/{loan.pk}/", form, follow=True)
+    assert "Payment of 300.00 received." in response.content.decode()
+    assert Repayment.objects.filter(loan=loan).count() == 1
+
+
+def test_another_merchants_loan_is_not_found(client, other_merchant_user, loan):
+    client.force_login(other_merchant_user)
+    assert client.get(f"/portal/loans/{loan.pk}/").status_code == 404
+    assert client.post(f"/portal/loans/{loan.pk}/", {"amount": "1.00", "reference": "x"}).status_code == 404
+
+
+def test_a_bad_amount_is_explained_and_nothing_posts(client, merchant_user, loan):
+    client.force_login(merchant_user)
+    response = client.post(f"/portal/loans/{loan.pk}/", {"amount": "-5", "reference": "r"})
+    assert response.status_code == 400 and "greater than or equal to 0.01" in response.content.decode()
+    assert not Repayment.objects.exists()
+
+
+def test_treasurer_records_a_repayment_and_the_timeline_shows_the_loans_story(client, staff, loan):
+    client.force_login(staff[Role.COLLECTOR])
+    client.post(f"/backoffice/loans/{loan.pk}/", {"amount": "100.00", "reference": "c1"})
+    assert not Repayment.objects.exists()
+    client.force_login(staff[Role.TREASURER])
+    response = client.post(f"/backoffice/loans/{loan.pk}/", {"amount": "5000.00", "reference": "t1"}, follow=True)
+    body = response.content.decode()
+    assert "Repayment recorded." in body and "Paid off" in body and "credit" in body
+    for event in ("Submit", "Accept offer", "Activate", "Pay off"):
+        assert event in body
+    assert Loan.objects.get(pk=loan.pk).state == LoanState.PAID_OFF
+
+
+def test_loan_list_is_tenant_scoped(client, staff, loan, other_lender):
+    from tests.accounts.factories import StaffFactory
+
+    client.force_login(StaffFactory(lender=other_lender, role=Role.LENDER_ADMIN))
+    assert f"#{loan.pk}" not in client.get("/backoffice/loans/").content.decode()
+    assert client.get(f"/backoffice/loans/{loan.pk}/").status_code == 404
+
+
+@pytest.fixture
+def colent_loan(accepted, lender, bank_client):
+    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.5000"),
+                                      annual_rate=D("0.05"), exposure_limit=D("100000.00"), auto_accept=True,
+                                      effective_from=TODAY)
+    return loan_disburse(application=accepted("1000.00", slice(2, 4)), actor="treasurer")
+
+
+def test_a_bank_lists_only_the_loans_it_co_funds_and_posts_repayments_once(bank_api, loan, colent_loan):
+    listed = bank_api.get("/api/v1/loans/").json()
+    assert [row["id"] for row in listed["results"]] == [colent_loan.pk]
+    body = {"amount": "200.00", "currency": "CNY", "reference": "HB-77", "received_on": str(TODAY)}
+    first = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
+    assert first.status_code == 201 and first.json()["allocations"][0]["component"] in ("fee", "interest", "principal")
+    again = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
+    assert again.json()["id"] == first.json()["id"] and Repayment.objects.count() == 1
+    other = bank_api.post(f"/api/v1/loans/{loan.pk}/repayments/", {**body, "reference": "HB-78"}, format="json")
+    assert other.status_code == 404  # a loan the bank does not fund
+
+
+@pytest.mark.parametrize("changes,field", [({"currency": "USD"}, "currency"), ({"amount": "-1"}, "amount"),
+                                           ({"received_on": "2999-01-01"}, "received_on"), ({"amount": 12.5}, "amount")])
+def test_bad_bank_repayments_are_refused_clearly(bank_api, colent_loan, changes, field):
+    body = {"amount": "200.00", "currency": "CNY", "reference": "HB-1", "received_on": str(TODAY), **changes}
+    response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == field
+    assert not Repayment.objects.exists()
