@@ -8,6 +8,8 @@ from apps.core.audit import audit_record
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import to_decimal
 from apps.core.transitions import transition_apply
+from apps.ledger.locks import lender_position_lock
+from apps.repayments.sweeps import settlement_sweep
 
 from .models import DEFAULT_ADVANCE_RATES, FinancingPolicy, PresaleOrder
 from .order_rows import OrderRow
@@ -51,8 +53,13 @@ def orders_ingest(*, merchant, rows: list[OrderRow], source: str, actor) -> dict
     return {"created": len(new), "unchanged": len(rows) - len(new)}
 
 
+@transaction.atomic
 def order_event_apply(*, order: PresaleOrder, event: str, actor, settled_amount=None) -> PresaleOrder:
-    """Apply a marketplace status event; impossible transitions raise InvalidTransition."""
+    """Apply a marketplace status event; impossible transitions raise InvalidTransition.
+
+    A pledged order's settlement is swept to its loan in the same transaction (the settlement
+    pays what is owed first; the rest is credited to the merchant) and its pledge is released.
+    """
     if event not in ORDER_EVENTS:
         raise ValidationFailed(f"Unknown event {event!r}; expected one of {', '.join(ORDER_EVENTS)}.",
                                code="ORDER_EVENT_UNKNOWN")
@@ -60,8 +67,13 @@ def order_event_apply(*, order: PresaleOrder, event: str, actor, settled_amount=
     if event == "settled":
         amount = _settled_amount(settled_amount, order)
         kwargs, update_fields = {"settled_amount": amount}, ("settled_amount",)
-    return transition_apply(instance=order, transition=ORDER_EVENTS[event], actor=actor, update_fields=update_fields,
-                            method_kwargs=kwargs)
+        # A sweep moves money: take the lender's lock first, as every money service does.
+        lender_position_lock(order.merchant.lender)
+    order = transition_apply(instance=order, transition=ORDER_EVENTS[event], actor=actor, update_fields=update_fields,
+                             method_kwargs=kwargs)
+    if event == "settled" and order.settled_amount:
+        settlement_sweep(order=order, actor=actor)
+    return order
 
 
 def _settled_amount(raw, order: PresaleOrder):
