@@ -17,4 +17,5 @@ urlpatterns = [
     path("applications/<int:application_id>/", views.application_detail, name="application"),
     path("loans/", views.loan_list, name="loans"),
     path("loans/<int:loan_id>/", views.loan_detail, name="loan"),
+    path("reconciliation/", views.reconciliation, name="reconciliation"),
 ]

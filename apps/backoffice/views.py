@@ -20,7 +20,7 @@ from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, m
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
 from apps.repayments.forms import PaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
-from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_lender
+from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_lender, reconciliation_get
 from apps.repayments.services import repayment_post
 
 PAGE_SIZE = 25
@@ -205,3 +205,9 @@ def loan_detail(request, loan_id: int):
         "timeline": sorted([*audit_trail_for(loan), *audit_trail_for(loan.application)], key=lambda e: (e.at, e.pk)),
         "can_record": request.user.has_role(Role.TREASURER),
     })
+
+
+@staff_required()
+def reconciliation(request):
+    rows = reconciliation_get(lender=request.lender)
+    return render(request, "backoffice/reconciliation.html", {"rows": rows, "broken": [r for r in rows if r.difference]})

@@ -152,7 +152,8 @@ class CapitalPosition:
                 f"cap {self.cap_ratio:.0%} = {self.cap_amount:,.2f}, headroom {self.headroom:,.2f}")
 
 
-def capital_position_from(*, lender, balances: dict[str, Decimal], rules: RuleSet, undrawn: Decimal = ZERO) -> CapitalPosition:
+def capital_position_from(*, lender, balances: dict[str, Decimal], rules: "RuleSet | PositionRules",
+                          undrawn: Decimal = ZERO) -> CapitalPosition:
     return CapitalPosition(
         currency=lender.base_currency,
         net_capital=net_capital_from_balances(balances),
@@ -180,6 +181,17 @@ class PostingState:
     balances: dict[str, Decimal]  # net debit by account code, base currency
     reference_posted: bool
     exposure: Decimal | None  # the merchant's principal; None when it never borrowed
+    chart: dict | None = None  # code → ChartAccount, when read with the lock (position_lock_state_get)
+    rules: "PositionRules | None" = None  # the ratios of the rule set in force, likewise
+
+
+@dataclass(frozen=True)
+class PositionRules:
+    """The part of the rule set in force that a capital position needs (see capital_position_from)."""
+
+    version: int
+    borrowing_cap_ratio: Decimal
+    single_borrower_ratio: Decimal
 
 
 def posting_state_get(*, lender, reference: str, merchant_id: int | None = None) -> PostingState:
@@ -195,6 +207,40 @@ def posting_state_get(*, lender, reference: str, merchant_id: int | None = None)
     return PostingState(balances={code: value for kind, code, value in rows if kind == "b"},
                         reference_posted=any(kind == "r" for kind, _, _ in rows),
                         exposure=next((value for kind, _, value in rows if kind == "x"), None))
+
+
+def position_lock_state_get(*, lender, reference: str, merchant_id: int | None = None,
+                            on: datetime.date | None = None) -> PostingState | None:
+    """Take the lender position lock and read the decision state, in ONE round trip; None if no position row yet.
+
+    The database function ledger_position_lock_state (migration 0003) locks first, then reads
+    with a snapshot taken after the lock was granted: the chart with its base-currency
+    balances, whether `reference` was posted, the merchant's exposure and the rules in force
+    on `on` (today by default) — what posting_state_get, chart_get and rules_in_force_get
+    would return, read under the lock.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM ledger_position_lock_state(%s, %s, %s, %s, %s)",
+                       [lender.pk, lender.base_currency, reference, merchant_id, on or business_date_today()])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    chart, balances, posted, exposure, rules = {}, {}, False, None, None
+    for kind, pk, code, name, side, non_negative, amount, ratio1, ratio2, version in rows:
+        if kind == "a":
+            chart[code] = ChartAccount(pk, code, name, 1 if side == "debit" else -1, non_negative)
+            if amount is not None:
+                balances[code] = amount
+        elif kind == "r":
+            posted = True
+        elif kind == "x":
+            exposure = amount
+        else:
+            rules = PositionRules(version, ratio1, ratio2)
+    if rules is None:  # the DESIGN.md defaults, as rules_in_force_get
+        rules = PositionRules(0, *(RuleSet._meta.get_field(name).default
+                                   for name in ("borrowing_cap_ratio", "single_borrower_ratio")))
+    return PostingState(balances=balances, reference_posted=posted, exposure=exposure, chart=chart or None, rules=rules)
 
 
 def lender_in_breach(*, lender) -> bool:

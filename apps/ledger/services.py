@@ -49,8 +49,7 @@ from .selectors import (
     PostingState,
     account_type_of,
     capital_position_from,
-    chart_get,
-    posting_state_get,
+    position_lock_state_get,
     rules_in_force_get,
 )
 
@@ -163,16 +162,20 @@ class _Locked:
 
 
 def _begin(*, lender, reference: str, kind: str, amount: Decimal, business_date=None, merchant=None):
-    """Lock the lender's position and read everything the decision needs: (replayed entry, None) or (None, _Locked)."""
-    chart = chart_get(lender=lender)  # immutable rows: read before the lock, outside the serialised section
-    lender_position_lock(lender)
-    chart = chart or chart_get(lender=lender)  # first use: the lock call just created the chart
-    state = posting_state_get(lender=lender, reference=reference, merchant_id=getattr(merchant, "pk", None))
+    """Lock the lender's position and read everything the decision needs: (replayed entry, None) or (None, _Locked).
+
+    One round trip: the lock and the reads taken after it (chart, balances, reference,
+    exposure, rules in force) are a single database function call.
+    """
+    merchant_id = getattr(merchant, "pk", None)
+    state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=business_date)
+    if state is None or state.chart is None:  # first use: no position row or chart yet
+        ledger_setup_ensure(lender=lender)
+        state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=business_date)
     if state.reference_posted:
         return _same_event(lender=lender, reference=reference, kind=kind, amount=amount), None
-    rules = rules_in_force_get(lender=lender, on=business_date)
-    position = capital_position_from(lender=lender, balances=state.balances, rules=rules)
-    return None, _Locked(lender, reference, kind, chart, state, position, getattr(merchant, "pk", None))
+    position = capital_position_from(lender=lender, balances=state.balances, rules=state.rules)
+    return None, _Locked(lender, reference, kind, state.chart, state, position, merchant_id)
 
 
 def _cash_check(position, amount: Decimal, what: str) -> None:

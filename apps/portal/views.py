@@ -1,3 +1,5 @@
+import datetime
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -24,7 +26,7 @@ from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
 from apps.repayments.forms import PaymentForm
 from apps.repayments.models import RepaymentSource
-from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant
+from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant, payoff_quote
 from apps.repayments.services import repayment_post
 
 from .forms import DocumentUploadForm, OrdersCsvForm, SalesCsvForm, SignupForm
@@ -230,8 +232,13 @@ def loan_detail(request, loan_id: int):
         return redirect("portal:loan", loan_id=loan.pk)
     today = business_date_today()
     installments = [(i, installment_status(i, today)) for i in loan.installments.all()]
+    try:
+        quote_on = datetime.date.fromisoformat(request.GET.get("quote_date", "")) if request.GET.get("quote_date") else today
+    except ValueError:
+        quote_on = today
+        messages.error(request, "The payoff date must be a date (YYYY-MM-DD).")
     return render(request, "portal/loan_detail.html", {
         "loan": loan, "installments": installments, "form": form,
-        "outstanding": loan_outstanding(loan),
+        "outstanding": loan_outstanding(loan), "quote": payoff_quote(loan=loan, on=max(quote_on, today)),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
     }, status=400 if form.errors else 200)

@@ -1,6 +1,16 @@
 import datetime
+from dataclasses import dataclass
+from decimal import Decimal
 
-from .models import Loan, LoanInstallment
+from django.db.models import Q, Sum
+
+from apps.ledger.models import Acct
+from apps.ledger.selectors import balances_by_code_get
+
+from .accrual import accrued_through
+from .models import Loan, LoanInstallment, RepaymentAllocation
+
+ZERO = Decimal("0.00")
 
 
 def loans_for_merchant(*, merchant):
@@ -30,3 +40,50 @@ def loan_outstanding(loan: Loan) -> dict:
         "interest": sum(i.interest_accrued - i.interest_paid for i in rows),
         "fee": sum(i.fee_accrued - i.fee_paid for i in rows),
     }
+
+
+def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:
+    """What closes the loan on `on`: unpaid principal plus interest and fees accrued to that date."""
+    start, principal, interest, fee = loan.start_date, ZERO, ZERO, ZERO
+    for i in loan.installments.order_by("number"):
+        principal += i.principal_due - i.principal_paid
+        interest += max(accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=on)
+                        - i.interest_paid, ZERO)
+        fee += max(accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=on) - i.fee_paid, ZERO)
+        start = i.due_date
+    return {"on": on, "principal": principal, "interest": interest, "fee": fee, "total": principal + interest + fee}
+
+
+@dataclass(frozen=True)
+class ReconciliationRow:
+    control: str
+    account: str
+    subledger: Decimal
+    ledger: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.ledger - self.subledger
+
+
+def reconciliation_get(*, lender) -> list[ReconciliationRow]:
+    """Each loan sub-ledger total against its GL control account (GL shown on its normal side)."""
+    loans = Loan.objects.filter(merchant__lender=lender)
+    sums = LoanInstallment.objects.filter(loan__in=loans).aggregate(
+        principal=Sum("principal_due") - Sum("principal_paid"),
+        interest=Sum("interest_accrued") - Sum("interest_paid"),
+        fee=Sum("fee_accrued") - Sum("fee_paid"),
+    )
+    credit = RepaymentAllocation.objects.filter(repayment__loan__in=loans, component="credit").aggregate(
+        total=Sum("amount"))["total"]
+    partner = loans.filter(~Q(partner_principal=0)).aggregate(total=Sum("partner_principal"))["total"]
+    balances = balances_by_code_get(lender=lender)
+    rows = [
+        ("Loans receivable — principal", Acct.LOANS_PRINCIPAL, sums["principal"], 1),
+        ("Loans receivable — interest", Acct.LOANS_INTEREST, sums["interest"], 1),
+        ("Loans receivable — fees", Acct.LOANS_FEES, sums["fee"], 1),
+        ("Merchant credit balances", Acct.MERCHANT_CREDIT, credit, -1),
+        ("Due to partner banks", Acct.DUE_TO_PARTNER_BANKS, partner, -1),
+    ]
+    return [ReconciliationRow(control=name, account=code, subledger=sub or ZERO,
+                              ledger=sign * balances.get(code, ZERO)) for name, code, sub, sign in rows]
