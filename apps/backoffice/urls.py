@@ -11,6 +11,7 @@ urlpatterns = [
     path("kyc/", views.kyc_queue, name="kyc-queue"),
     path("merchants/", views.merchant_list, name="merchants"),
     path("merchants/<int:merchant_id>/", views.merchant_detail, name="merchant"),
+    path("merchants/<int:merchant_id>/refund-credit/", views.merchant_credit_refund_view, name="merchant-refund-credit"),
     path("merchants/<int:merchant_id>/<slug:action>/", views.merchant_decide, name="merchant-decide"),
     path("documents/<int:document_id>/", views.document_download, name="document"),
     path("applications/", views.application_list, name="applications"),

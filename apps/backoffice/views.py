@@ -20,8 +20,14 @@ from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, m
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
 from apps.repayments.forms import PaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
-from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_lender, reconciliation_get
-from apps.repayments.services import repayment_post
+from apps.repayments.selectors import (
+    installment_status,
+    loan_outstanding,
+    loans_for_lender,
+    merchant_credit_total,
+    reconciliation_get,
+)
+from apps.repayments.services import merchant_credit_refund, repayment_post
 
 PAGE_SIZE = 25
 
@@ -79,6 +85,9 @@ def merchant_detail(request, merchant_id: int):
         "assessment": credit_assessment_latest(merchant=merchant),
         "sales": sales_summary_get(merchant=merchant),
         "users": merchant.users.all(),
+        "credit_balance": merchant_credit_total(merchants=[merchant]), "refund_form": PaymentForm(),
+        "can_refund": request.user.has_role(Role.TREASURER),
+        "loans": merchant.loans.order_by("-created_at")[:20],
         "can_decide_kyc": request.user.has_role(Role.CREDIT_OFFICER),
         "can_suspend": request.user.has_role(Role.LENDER_ADMIN),
     })
@@ -211,3 +220,21 @@ def loan_detail(request, loan_id: int):
 def reconciliation(request):
     rows = reconciliation_get(lender=request.lender)
     return render(request, "backoffice/reconciliation.html", {"rows": rows, "broken": [r for r in rows if r.difference]})
+
+
+@staff_required(Role.TREASURER)
+@require_POST
+def merchant_credit_refund_view(request, merchant_id: int):
+    merchant = get_object_or_404(merchants_for_lender(lender=request.lender), pk=merchant_id)
+    form = PaymentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a positive amount in cents.")
+    else:
+        try:
+            merchant_credit_refund(merchant=merchant, amount=form.cleaned_data["amount"],
+                                   reference=form.cleaned_data["reference"], actor=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Refunded {form.cleaned_data['amount']:,.2f} of credit.")
+    return redirect("backoffice:merchant", merchant_id=merchant.pk)

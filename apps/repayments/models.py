@@ -172,3 +172,21 @@ class RepaymentAllocation(models.Model):
 
     def __str__(self):
         return f"{self.component} {self.amount}"
+
+
+class CreditRefund(models.Model):
+    """Money paid back to a merchant out of its credit balance (overpayments and sweep remainders)."""
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="credit_refunds")
+    amount = models.DecimalField(**money_field_kwargs())
+    reference = models.CharField(max_length=100, unique=True)
+    journal_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="credit_refund")
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_refund_amount_positive")]
+
+    def __str__(self):
+        return f"Refund {self.amount} to merchant {self.merchant_id}"

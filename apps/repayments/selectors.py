@@ -6,9 +6,10 @@ from django.db.models import Q, Sum
 
 from apps.ledger.models import Acct
 from apps.ledger.selectors import balances_by_code_get
+from apps.merchants.models import Merchant
 
 from .accrual import accrued_through
-from .models import Loan, LoanInstallment, RepaymentAllocation
+from .models import CreditRefund, Loan, LoanInstallment, RepaymentAllocation
 
 ZERO = Decimal("0.00")
 
@@ -74,8 +75,7 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
         interest=Sum("interest_accrued") - Sum("interest_paid"),
         fee=Sum("fee_accrued") - Sum("fee_paid"),
     )
-    credit = RepaymentAllocation.objects.filter(repayment__loan__in=loans, component="credit").aggregate(
-        total=Sum("amount"))["total"]
+    credit = merchant_credit_total(merchants=Merchant.objects.filter(lender=lender))
     partner = loans.filter(~Q(partner_principal=0)).aggregate(total=Sum("partner_principal"))["total"]
     balances = balances_by_code_get(lender=lender)
     rows = [
@@ -87,3 +87,11 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
     ]
     return [ReconciliationRow(control=name, account=code, subledger=sub or ZERO,
                               ledger=sign * balances.get(code, ZERO)) for name, code, sub, sign in rows]
+
+
+def merchant_credit_total(*, merchants) -> Decimal:
+    """Credit balances held for these merchants: overpayments and sweep remainders less refunds."""
+    received = RepaymentAllocation.objects.filter(repayment__loan__merchant__in=merchants, component="credit").aggregate(
+        total=Sum("amount"))["total"] or ZERO
+    refunded = CreditRefund.objects.filter(merchant__in=merchants).aggregate(total=Sum("amount"))["total"] or ZERO
+    return received - refunded

@@ -18,7 +18,8 @@ from apps.merchants.models import Merchant
 
 from .accrual import loan_accrue
 from .allocation import Owed, allocate
-from .models import Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
+from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
+from .selectors import merchant_credit_total
 
 ZERO = Decimal("0.00")
 _LEDGER_ACCOUNT = {"fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST, "credit": Acct.MERCHANT_CREDIT}
@@ -107,3 +108,28 @@ def _close(*, loan: Loan, installments: list[LoanInstallment], actor) -> None:
     LoanInstallment.objects.bulk_update(installments, ["interest_due", "fee_due"])
     transition_apply(instance=loan, transition="pay_off", actor=actor, reason="Repaid in full")
     pledges_release(application=loan.application, actor=actor, reason=f"Loan #{loan.pk} repaid")
+
+
+@transaction.atomic
+def merchant_credit_refund(*, merchant: Merchant, amount, reference: str, actor) -> CreditRefund:
+    """Pay a merchant back from its credit balance: Dr merchant credit balances / Cr cash."""
+    amount = amount_check(amount)
+    lender = merchant.lender
+    lender_position_lock(lender)
+    Merchant.objects.select_for_update().get(pk=merchant.pk)
+    existing = CreditRefund.objects.filter(reference=reference).first()
+    if existing is not None:
+        if existing.amount != amount or existing.merchant_id != merchant.pk:
+            raise Conflict(f"Reference {reference} was already used.", code="DUPLICATE_REFERENCE")
+        return existing
+    balance = merchant_credit_total(merchants=[merchant])
+    if amount > balance:
+        raise Conflict(f"{merchant} has {balance:,.2f} of credit; {amount:,.2f} cannot be refunded.",
+                       code="CREDIT_INSUFFICIENT")
+    entry = post_locked(lender=lender, reference=f"credit-refund:{reference}", kind=EntryKind.MANUAL, actor=actor,
+                        description=f"Credit balance refunded to {merchant}",
+                        lines=[dr(Acct.MERCHANT_CREDIT, amount), cr(Acct.CASH, amount)])
+    refund = CreditRefund.objects.create(merchant=merchant, amount=amount, reference=reference, journal_entry=entry,
+                                         created_by=entry.created_by)
+    audit_record(actor=actor, action="credit_refunded", subject=merchant, data={"amount": str(amount)})
+    return refund
