@@ -45,4 +45,5 @@ def test_no_more_than_the_balance_is_refunded_and_a_retry_posts_once(credited):
 
 def test_only_treasurers_refund(client, staff, credited):
     client.force_login(staff[Role.CREDIT_OFFICER])
-    assert client.post(f"/backoffice/merchants/{credited.pk}/refund-credit/", {"amount": "1.00", "reference": "x"}).status_code == 403
+    response = client.post(f"/backoffice/merchants/{credited.pk}/refund-credit/", {"amount": "1.00", "reference": "x"})
+    assert response.status_code == 403
