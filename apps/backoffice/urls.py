@@ -18,5 +18,7 @@ urlpatterns = [
     path("applications/<int:application_id>/", views.application_detail, name="application"),
     path("loans/", views.loan_list, name="loans"),
     path("loans/<int:loan_id>/", views.loan_detail, name="loan"),
+    path("loans/<int:loan_id>/repayments/<int:repayment_id>/reverse/", views.repayment_reverse_view,
+         name="repayment-reverse"),
     path("reconciliation/", views.reconciliation, name="reconciliation"),
 ]

@@ -27,7 +27,7 @@ from apps.repayments.selectors import (
     merchant_credit_total,
     reconciliation_get,
 )
-from apps.repayments.services import merchant_credit_refund, repayment_post
+from apps.repayments.services import merchant_credit_refund, repayment_post, repayment_reverse
 
 PAGE_SIZE = 25
 
@@ -211,6 +211,7 @@ def loan_detail(request, loan_id: int):
         "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
         "outstanding": loan_outstanding(loan), "form": PaymentForm(),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
+        "can_reverse": request.user.has_role(Role.TREASURER) and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE),
         "timeline": sorted([*audit_trail_for(loan), *audit_trail_for(loan.application)], key=lambda e: (e.at, e.pk)),
         "can_record": request.user.has_role(Role.TREASURER),
     })
@@ -238,3 +239,18 @@ def merchant_credit_refund_view(request, merchant_id: int):
         else:
             messages.success(request, f"Refunded {form.cleaned_data['amount']:,.2f} of credit.")
     return redirect("backoffice:merchant", merchant_id=merchant.pk)
+
+
+@staff_required(Role.TREASURER)
+@require_POST
+def repayment_reverse_view(request, loan_id: int, repayment_id: int):
+    loan = get_object_or_404(loans_for_lender(lender=request.lender), pk=loan_id)
+    repayment = get_object_or_404(loan.repayments, pk=repayment_id)
+    try:
+        repayment_reverse(repayment=repayment, actor=request.user, reason=request.POST.get("reason", "").strip()
+                          or "Payment bounced")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Repayment reversed; later repayments were re-applied in date order.")
+    return redirect("backoffice:loan", loan_id=loan.pk)

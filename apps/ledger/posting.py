@@ -132,51 +132,21 @@ def post_locked(
 
     business_date = business_date or business_date_today()
     created_by = actor_label_of(actor)
-    params: dict = {"lender": lender.pk, "reference": reference, "kind": kind, "date": business_date,
-                    "description": description[:255], "reverses": reverses.pk if reverses else None,
-                    "facility": facility.pk if facility else None, "by": created_by, "facility_delta": facility_delta}
-    line_values = []
-    for i, line in enumerate(lines):
-        line_values.append(f"(%(a{i})s, %(d{i})s::numeric, %(c{i})s::numeric, %(cur{i})s, %(m{i})s::bigint)")
-        params.update({f"a{i}": chart[line.account].id, f"d{i}": line.debit, f"c{i}": line.credit,
-                       f"cur{i}": line.currency, f"m{i}": line.merchant_id})
-    balance_keys, balance_values = [], []
-    for i, key in enumerate(sorted(balance_deltas)):
-        balance_keys.append(f"(%(ba{i})s, %(bc{i})s)")
-        balance_values.append(f"(%(ba{i})s, %(bc{i})s, %(bd{i})s::numeric)")
-        params.update({f"ba{i}": key[0], f"bc{i}": key[1], f"bd{i}": balance_deltas[key]})
-    exposure_new, exposure_changed = [], []
-    for i, merchant_id in enumerate(sorted(exposure_deltas)):
-        target = exposure_new if merchant_id in new_exposures else exposure_changed
-        target.append(f"(%(em{i})s, %(ed{i})s::numeric)")
-        params.update({f"em{i}": merchant_id, f"ed{i}": exposure_deltas[merchant_id]})
-    sql = [
-        # Balance rows are locked in (account id, currency) order before the UPDATE touches them.
-        "WITH locked AS (SELECT id FROM ledger_accountbalance WHERE (account_id, currency) IN"
-        f" ({', '.join(balance_keys)}) ORDER BY account_id, currency FOR UPDATE),"
-        " entry AS (INSERT INTO ledger_journalentry (lender_id, reference, kind, business_date, description, reverses_id,"
-        " facility_id, posted_at, created_by) VALUES (%(lender)s, %(reference)s, %(kind)s, %(date)s, %(description)s,"
-        " %(reverses)s, %(facility)s, now(), %(by)s) RETURNING id, posted_at),",
-        " lines AS (INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)"
-        f" SELECT entry.id, v.* FROM entry, (VALUES {', '.join(line_values)}) AS v RETURNING 1),",
-        " balances AS (UPDATE ledger_accountbalance b SET balance = b.balance + v.delta"
-        f" FROM (VALUES {', '.join(balance_values)}) AS v(account_id, currency, delta)"
-        " WHERE b.account_id = v.account_id AND b.currency = v.currency AND b.id IN (SELECT id FROM locked) RETURNING 1)",
+    balance_keys = sorted(balance_deltas)
+    merchants = sorted(exposure_deltas)
+    # One call of ledger_post_entry (migration 0003): exposures by merchant id, the facility, then the balance rows
+    # locked in (account id, currency) order and updated, the entry and its lines; its statements are planned once.
+    params = [
+        lender.pk, reference, kind, business_date, description[:255], reverses.pk if reverses else None,
+        facility.pk if facility else None, created_by, facility_delta,
+        [chart[line.account].id for line in lines], [line.debit for line in lines], [line.credit for line in lines],
+        [line.currency for line in lines], [line.merchant_id for line in lines],
+        [key[0] for key in balance_keys], [key[1] for key in balance_keys], [balance_deltas[key] for key in balance_keys],
+        merchants, [exposure_deltas[m] for m in merchants], [m in new_exposures for m in merchants],
     ]
-    if exposure_changed:
-        sql.append(", exposures AS (UPDATE ledger_merchantexposure e SET principal = e.principal + v.delta"
-                   f" FROM (VALUES {', '.join(exposure_changed)}) AS v(merchant_id, delta) WHERE e.merchant_id = v.merchant_id"
-                   " RETURNING 1)")
-    if exposure_new:
-        sql.append(", new_exposures AS (INSERT INTO ledger_merchantexposure (lender_id, merchant_id, principal)"
-                   f" SELECT %(lender)s, v.* FROM (VALUES {', '.join(exposure_new)}) AS v RETURNING 1)")
-    if facility_delta:
-        sql.append(", facility AS (UPDATE ledger_borrowingfacility SET drawn = drawn + %(facility_delta)s::numeric"
-                   " WHERE id = %(facility)s RETURNING 1)")
-    sql.append(" SELECT id, posted_at, (SELECT count(*) FROM balances) FROM entry")
     try:
         with connection.cursor() as cursor:
-            cursor.execute("".join(sql), params)
+            cursor.execute(_POST_SQL, params)
             entry_id, posted_at, balances_updated = cursor.fetchone()
     except IntegrityError as exc:
         # Callers checked the reference under the position lock; the unique constraint is the backstop.
@@ -191,6 +161,11 @@ def post_locked(
     entry._state.adding = False
     entry._state.db = "default"
     return entry
+
+
+_POST_SQL = ("SELECT * FROM ledger_post_entry(%s, %s, %s, %s, %s, %s, %s, %s, %s::numeric, %s::bigint[], %s::numeric[],"
+             " %s::numeric[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::numeric[], %s::bigint[], %s::numeric[],"
+             " %s::boolean[])")
 
 
 def _balances_check(lender, chart, deltas: dict[tuple[int, str], Decimal], balances: dict[str, Decimal] | None) -> None:

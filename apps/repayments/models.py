@@ -138,7 +138,10 @@ class Repayment(models.Model):
     reference = models.CharField(max_length=100)
     amount = models.DecimalField(**money_field_kwargs())
     received_on = models.DateField()
+    # The entry currently carrying it: a replay after an earlier payment bounced posts a new one.
     journal_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="repayment")
+    reversed_at = models.DateTimeField(null=True, blank=True, help_text="Set when the payment bounced")
+    reversal_reason = models.TextField(blank=True)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
 

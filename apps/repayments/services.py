@@ -4,6 +4,8 @@ import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
@@ -13,10 +15,10 @@ from apps.core.transitions import transition_apply
 from apps.financing.application_services import pledges_release
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind
-from apps.ledger.posting import amount_check, cr, dr, post_locked
+from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
 from apps.merchants.models import Merchant
 
-from .accrual import loan_accrue
+from .accrual import accrued_through, loan_accrue
 from .allocation import Owed, allocate
 from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
 from .selectors import merchant_credit_total
@@ -25,10 +27,17 @@ ZERO = Decimal("0.00")
 _LEDGER_ACCOUNT = {"fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST, "credit": Acct.MERCHANT_CREDIT}
 
 
-def _owed(installments: list[LoanInstallment]) -> list[Owed]:
-    return [Owed(installment_id=i.pk, number=i.number, due_date=i.due_date, fee=i.fee_accrued - i.fee_paid,
-                 interest=i.interest_accrued - i.interest_paid, principal=i.principal_due - i.principal_paid)
-            for i in installments]
+def _owed(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date) -> list[Owed]:
+    """What is owed as of a date: interest and fees accrued by then (a backdated or replayed payment
+    must not settle interest that accrued after it arrived)."""
+    owed, start = [], loan.start_date
+    for i in installments:
+        interest = accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=as_of)
+        fee = accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=as_of)
+        owed.append(Owed(installment_id=i.pk, number=i.number, due_date=i.due_date, fee=max(fee - i.fee_paid, ZERO),
+                         interest=max(interest - i.interest_paid, ZERO), principal=i.principal_due - i.principal_paid))
+        start = i.due_date
+    return owed
 
 
 def _lender_share(loan: Loan, principal_repaid_before: Decimal, principal_now: Decimal) -> Decimal:
@@ -63,9 +72,21 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                        code="LOAN_NOT_REPAYABLE")
     loan_accrue(loan=loan, through=received_on, actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
-    principal_before = sum((i.principal_paid for i in installments), ZERO)
-    allocations = allocate(amount=amount, owed=_owed(installments), as_of=received_on)
+    repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on)
+    totals = _allocate_and_post(repayment=repayment, installments=installments, actor=actor,
+                                entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
+    audit_record(actor=actor, action="repayment_posted", subject=loan,
+                 data={"amount": str(amount), "source": source, "reference": reference,
+                       **{k: str(v) for k, v in totals.items() if v}})
+    _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
+    return repayment
 
+
+def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallment], actor, entry_reference: str) -> dict:
+    """Allocate a repayment over the (locked) installments, post it, save it with its allocations."""
+    loan, amount, received_on = repayment.loan, repayment.amount, repayment.received_on
+    principal_before = sum((i.principal_paid for i in installments), ZERO)
+    allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on)
     totals = {c: sum((a.amount for a in allocations if a.component == c), ZERO)
               for c in ("fee", "interest", "principal", "credit")}
     lender_principal = _lender_share(loan, principal_before, totals["principal"])
@@ -76,36 +97,85 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     if totals["principal"] - lender_principal:
         # The partner bank's share: no longer owed by the merchant, still owed by the lender to the bank.
         lines.append(cr(Acct.LOANS_PRINCIPAL, totals["principal"] - lender_principal))
-    entry = post_locked(lender=lender, reference=f"repayment:{loan.pk}:{source}:{reference}", lines=lines,
-                        kind=EntryKind.LOAN_REPAYMENT, business_date=received_on, actor=actor,
-                        description=f"Repayment of loan #{loan.pk} ({source})")
-
-    by_id = {i.pk: i for i in installments}
-    for a in allocations:
-        if a.installment_id is not None:
-            field = f"{a.component}_paid"
-            setattr(by_id[a.installment_id], field, getattr(by_id[a.installment_id], field) + a.amount)
-    LoanInstallment.objects.bulk_update(installments, ["fee_paid", "interest_paid", "principal_paid"])
-    repayment = Repayment.objects.create(loan=loan, source=source, reference=reference, amount=amount,
-                                         received_on=received_on, journal_entry=entry, created_by=entry.created_by)
+    repayment.journal_entry = post_locked(
+        lender=loan.merchant.lender, reference=entry_reference, lines=lines, kind=EntryKind.LOAN_REPAYMENT,
+        business_date=received_on, actor=actor, description=f"Repayment of loan #{loan.pk} ({repayment.source})")
+    repayment.created_by = repayment.created_by or repayment.journal_entry.created_by
+    _installments_apply(installments, allocations, sign=1)
+    repayment.save()
     RepaymentAllocation.objects.bulk_create([
         RepaymentAllocation(repayment=repayment, installment_id=a.installment_id, component=a.component, amount=a.amount)
         for a in allocations
     ])
-    audit_record(actor=actor, action="repayment_posted", subject=loan,
-                 data={"amount": str(amount), "source": source, "reference": reference,
-                       **{k: str(v) for k, v in totals.items() if v}})
-    if all(i.principal_paid == i.principal_due and i.interest_paid == i.interest_accrued and i.fee_paid == i.fee_accrued
-           for i in installments):
-        _close(loan=loan, installments=installments, actor=actor)
-    return repayment
+    return totals
 
 
-def _close(*, loan: Loan, installments: list[LoanInstallment], actor) -> None:
-    """Paid off: interest and fees not yet accrued are never charged (a payoff pays interest to its date)."""
+def _installments_apply(installments: list[LoanInstallment], allocations, *, sign: int) -> None:
+    by_id = {i.pk: i for i in installments}
+    for a in allocations:
+        if a.installment_id is not None:
+            field = f"{a.component}_paid"
+            setattr(by_id[a.installment_id], field, getattr(by_id[a.installment_id], field) + sign * a.amount)
+    LoanInstallment.objects.bulk_update(installments, ["fee_paid", "interest_paid", "principal_paid"])
+
+
+@transaction.atomic
+def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
+    """A payment bounced: reverse it and every later one, then replay the later ones in date order,
+    so the loan ends exactly as if the bounced payment had never arrived. Idempotent."""
+    loan = repayment.loan
+    lender = loan.merchant.lender
+    lender_position_lock(lender)
+    Merchant.objects.select_for_update().get(pk=loan.merchant_id)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
+    if repayment.reversed_at is not None:
+        return repayment
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
+        raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; reopening a closed loan to reverse a "
+                       "payment is not supported yet.", code="LOAN_CLOSED")
+    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
+                .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
+                .order_by("received_on", "id"))
+    for r in live:  # undo the bounced payment and everything after it
+        journal_reverse(entry=r.journal_entry, reference=f"{r.journal_entry.reference}:reversed", actor=actor, reason=reason)
+        _installments_apply(installments, list(r.allocations.all()), sign=-1)
+        r.allocations.all().delete()  # derived rows; the journal keeps the history
+    Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
+    for n, r in enumerate(live[1:], start=1):  # replay, oldest first
+        _allocate_and_post(repayment=r, installments=installments, actor=actor,
+                           entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
+    audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
+                 data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
+    last = live[-1].received_on if len(live) > 1 else repayment.received_on
+    _close_if_repaid(loan=loan, installments=installments, as_of=last, actor=actor)
+    return Repayment.objects.get(pk=repayment.pk)
+
+
+def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: datetime.date, actor) -> None:
+    """Close the loan once nothing is owed as of `as_of`.
+
+    A payoff pays interest only to its date: interest and fees not yet accrued are never charged,
+    and any accrued after the payoff date (a backdated payment) is reversed out of income.
+    """
+    if any(o.fee or o.interest or o.principal for o in _owed(loan, installments, as_of)):
+        return
+    excess_interest = sum((i.interest_accrued - i.interest_paid for i in installments), ZERO)
+    excess_fee = sum((i.fee_accrued - i.fee_paid for i in installments), ZERO)
+    lines = []
+    if excess_interest:
+        lines += [dr(Acct.INTEREST_INCOME, excess_interest), cr(Acct.LOANS_INTEREST, excess_interest)]
+    if excess_fee:
+        lines += [dr(Acct.FEE_INCOME, excess_fee), cr(Acct.LOANS_FEES, excess_fee)]
+    if lines:
+        post_locked(lender=loan.merchant.lender, reference=f"payoff-accrual-release:{loan.pk}", lines=lines,
+                    kind=EntryKind.MANUAL, business_date=as_of, actor=actor,
+                    description=f"Interest accrued after loan #{loan.pk} was paid off")
     for i in installments:
-        i.interest_due, i.fee_due = i.interest_accrued, i.fee_accrued
-    LoanInstallment.objects.bulk_update(installments, ["interest_due", "fee_due"])
+        i.interest_due = i.interest_accrued = i.interest_paid
+        i.fee_due = i.fee_accrued = i.fee_paid
+    LoanInstallment.objects.bulk_update(installments, ["interest_due", "interest_accrued", "fee_due", "fee_accrued"])
     transition_apply(instance=loan, transition="pay_off", actor=actor, reason="Repaid in full")
     pledges_release(application=loan.application, actor=actor, reason=f"Loan #{loan.pk} repaid")
 
