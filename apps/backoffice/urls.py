@@ -6,6 +6,7 @@ app_name = "backoffice"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("calculator/", views.calculator, name="calculator"),
     path("login/", views.backoffice_login, name="login"),
     path("logout/", views.backoffice_logout, name="logout"),
     path("kyc/", views.kyc_queue, name="kyc-queue"),

@@ -18,6 +18,7 @@ from apps.financing.selectors import applications_for_lender, merchant_owed_get,
 from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
+from apps.repayments.calculator import calculator_context
 from apps.repayments.forms import PaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
@@ -254,3 +255,9 @@ def repayment_reverse_view(request, loan_id: int, repayment_id: int):
     else:
         messages.success(request, "Repayment reversed; later repayments were re-applied in date order.")
     return redirect("backoffice:loan", loan_id=loan.pk)
+
+
+@staff_required()
+def calculator(request):
+    context = calculator_context(request)
+    return render(request, "backoffice/calculator.html", context, status=400 if context["form"].errors else 200)

@@ -6,6 +6,7 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("calculator/", views.calculator, name="calculator"),
     path("login/", views.portal_login, name="login"),
     path("logout/", views.portal_logout, name="logout"),
     path("signup/", views.signup, name="signup"),

@@ -24,6 +24,7 @@ from apps.merchants.models import KycDocument
 from apps.merchants.sales_rows import sales_csv_read, sales_rows_validate
 from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
+from apps.repayments.calculator import calculator_context
 from apps.repayments.forms import PaymentForm
 from apps.repayments.models import RepaymentSource
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant, payoff_quote
@@ -242,3 +243,9 @@ def loan_detail(request, loan_id: int):
         "outstanding": loan_outstanding(loan), "quote": payoff_quote(loan=loan, on=max(quote_on, today)),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
     }, status=400 if form.errors else 200)
+
+
+@merchant_required
+def calculator(request):
+    context = calculator_context(request)
+    return render(request, "portal/calculator.html", context, status=400 if context["form"].errors else 200)

@@ -12,14 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.core.errors import ValidationFailed
 from apps.core.money import to_decimal
 from apps.repayments import schedules
-from apps.repayments.apr import apr_irr, schedule_cash_flows
-
-MONTHLY_METHODS = {
-    "equal_installment": schedules.schedule_equal_installment,
-    "equal_principal": schedules.schedule_equal_principal,
-    "interest_only": schedules.schedule_interest_only,
-}
-METHODS = [*MONTHLY_METHODS, "bullet"]
+from apps.repayments.quotes import METHODS, quote
 
 
 def _date(value: str, flag: str) -> datetime.date:
@@ -36,39 +29,6 @@ def _decimal(value: str, flag: str):
         raise CommandError(f"{flag} must be a decimal number, not {value!r}") from exc
 
 
-def quote(*, method, principal, annual_rate, start, term_months=None, maturity=None, day_count=None) -> dict:
-    """The quote as the --json output shows it: amounts and the APR as decimal strings."""
-    if method == "bullet":
-        if maturity is None:
-            if term_months is None:
-                raise CommandError("bullet needs --term-months or --maturity")
-            if not 1 <= term_months <= schedules.MAX_TERM_MONTHS:
-                raise CommandError(f"--term-months must be from 1 to {schedules.MAX_TERM_MONTHS}, not {term_months}")
-            maturity = schedules.add_months(start, term_months)
-        build = dict(maturity=maturity, day_count=day_count or "ACT/360")
-        method_fn = schedules.schedule_bullet
-    else:
-        if term_months is None:
-            raise CommandError(f"{method} needs --term-months")
-        if maturity is not None or day_count is not None:
-            raise CommandError("--maturity and --day-count apply only to --method bullet "
-                               "(monthly methods use the periodic rate annual ÷ 12)")
-        build = dict(term_months=term_months)
-        method_fn = MONTHLY_METHODS[method]
-    try:
-        rows = method_fn(principal=principal, annual_rate=annual_rate, start=start, **build)
-        apr = apr_irr(schedule_cash_flows(principal, start, rows))
-    except ValidationFailed as exc:
-        raise CommandError(exc.message) from exc
-    return {
-        "installments": [{"due_date": row.due_date.isoformat(), "principal": str(row.principal),
-                          "interest": str(row.interest), "total": str(row.total)} for row in rows],
-        "total_principal": str(sum(row.principal for row in rows)),
-        "total_interest": str(sum(row.interest for row in rows)),
-        "apr": str(apr),
-    }
-
-
 class Command(BaseCommand):
     help = "Print a loan's repayment schedule and APR (amounts as decimal strings with --json)."
 
@@ -83,7 +43,17 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     def handle(self, *args, **options):
-        result = quote(
+        try:
+            result = self._quote(options)
+        except ValidationFailed as exc:
+            raise CommandError(exc.message) from exc
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+            return
+        self._print(result)
+
+    def _quote(self, options) -> dict:
+        return quote(
             method=options["method"],
             principal=_decimal(options["principal"], "--principal"),
             annual_rate=_decimal(options["annual_rate"], "--annual-rate"),
@@ -92,9 +62,8 @@ class Command(BaseCommand):
             maturity=_date(options["maturity"], "--maturity") if options["maturity"] else None,
             day_count=options["day_count"],
         )
-        if options["json"]:
-            self.stdout.write(json.dumps(result))
-            return
+
+    def _print(self, result: dict) -> None:
         total = to_decimal(result["total_principal"]) + to_decimal(result["total_interest"])
         lines = [("#", "due date", "principal", "interest", "total")]
         lines += [(str(n), row["due_date"], row["principal"], row["interest"], row["total"])
