@@ -109,6 +109,7 @@ class FinancingPolicy(models.Model):
     fee_rate = models.DecimalField(max_digits=6, decimal_places=4, default="0.0010")
     grace_days = models.PositiveIntegerField(default=7)
     offer_valid_hours = models.PositiveIntegerField(default=72)
+    margin_call_days = models.PositiveIntegerField(default=7, help_text="Days a merchant has to cure a margin call")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

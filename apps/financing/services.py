@@ -5,10 +5,13 @@ import datetime
 from django.db import transaction
 
 from apps.core.audit import audit_record
+from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import to_decimal
 from apps.core.transitions import transition_apply
 from apps.ledger.locks import lender_position_lock
+from apps.repayments.collateral import margin_call_review
+from apps.repayments.models import Loan
 from apps.repayments.sweeps import settlement_sweep
 
 from .models import DEFAULT_ADVANCE_RATES, FinancingPolicy, PresaleOrder
@@ -73,6 +76,10 @@ def order_event_apply(*, order: PresaleOrder, event: str, actor, settled_amount=
                              method_kwargs=kwargs)
     if event == "settled" and order.settled_amount:
         settlement_sweep(order=order, actor=actor)
+    if event in ("refunded", "cancelled", "disputed"):
+        for loan in Loan.objects.filter(application__pledges__order=order, application__pledges__released_at__isnull=True):
+            margin_call_review(loan=loan, as_of=business_date_today(), actor=actor,
+                               reason=f"Pledged order {order.external_id} was {event}.")
     return order
 
 

@@ -25,6 +25,7 @@ from apps.merchants.sales_rows import sales_csv_read, sales_rows_validate
 from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
 from apps.repayments.calculator import calculator_context
+from apps.repayments.collateral import pledges_add
 from apps.repayments.forms import PaymentForm
 from apps.repayments.models import RepaymentSource
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant, payoff_quote
@@ -222,6 +223,15 @@ def loans(request):
 def loan_detail(request, loan_id: int):
     loan = get_object_or_404(loans_for_merchant(merchant=request.merchant), pk=loan_id)
     form = PaymentForm(request.POST or None)
+    if request.method == "POST" and "pledge" in request.POST:
+        try:
+            count = pledges_add(loan=loan, order_ids=request.POST.getlist("order"), actor=request.user,
+                                as_of=business_date_today())
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{count} order(s) pledged to this loan.")
+        return redirect("portal:loan", loan_id=loan.pk)
     if request.method == "POST" and form.is_valid():
         try:
             repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.PORTAL,
@@ -241,6 +251,8 @@ def loan_detail(request, loan_id: int):
     return render(request, "portal/loan_detail.html", {
         "loan": loan, "installments": installments, "form": form,
         "outstanding": loan_outstanding(loan), "quote": payoff_quote(loan=loan, on=max(quote_on, today)),
+        "margin_call": loan.margin_calls.filter(state="open").first(),
+        "pledgeable": [r for r in borrowing_base_get(merchant=request.merchant, as_of=today).orders if r.selectable],
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
     }, status=400 if form.errors else 200)
 

@@ -26,6 +26,8 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
                     through: datetime.date) -> Decimal:
     """How much of `due`, spread evenly over (period_start, period_end], has accrued by the end of `through`."""
     days = (period_end - period_start).days
+    if days <= 0:  # an accelerated installment falls due at once
+        return due
     elapsed = min(max((through - period_start).days, 0), days)
     return due if elapsed == days else quantize(due * elapsed / days)
 

@@ -193,3 +193,35 @@ class CreditRefund(models.Model):
 
     def __str__(self):
         return f"Refund {self.amount} to merchant {self.merchant_id}"
+
+
+class MarginCallState(models.TextChoices):
+    OPEN = "open", "Open"
+    CURED = "cured", "Cured"
+    ACCELERATED = "accelerated", "Loan accelerated"
+
+
+class MarginCall(models.Model):
+    """A pledged order was refunded or cancelled and the loan is no longer covered.
+
+    The merchant repays the shortfall or pledges replacement orders by the deadline, else the
+    loan accelerates (everything falls due at once).
+    """
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="margin_calls")
+    shortfall = models.DecimalField(**money_field_kwargs())
+    deadline = models.DateField()
+    state = models.CharField(max_length=12, choices=MarginCallState.choices, default=MarginCallState.OPEN)
+    reason = models.TextField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(shortfall__gt=0), name="margin_call_shortfall_positive"),
+            models.UniqueConstraint(fields=["loan"], condition=Q(state="open"), name="margin_call_one_open_per_loan"),
+        ]
+
+    def __str__(self):
+        return f"Margin call on loan {self.loan_id}: {self.shortfall} by {self.deadline}"

@@ -20,6 +20,7 @@ from apps.merchants.models import Merchant
 
 from .accrual import accrued_through, loan_accrue
 from .allocation import Owed, allocate
+from .collateral import margin_call_review
 from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
 from .selectors import merchant_credit_total
 
@@ -78,6 +79,8 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
                        **{k: str(v) for k, v in totals.items() if v}})
+    if loan.margin_calls.filter(state="open").exists():
+        margin_call_review(loan=loan, as_of=received_on, actor=actor, reason="Repayment received")
     _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
     return repayment
 

@@ -36,15 +36,19 @@ BEGIN
           LEFT JOIN ledger_accountbalance b ON b.account_id = a.id AND b.currency = p_currency
          WHERE a.lender_id = p_lender
         UNION ALL
-        SELECT 'r', e.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-          FROM ledger_journalentry e WHERE e.lender_id = p_lender AND e.reference = p_reference
-        UNION ALL
         SELECT 'x', NULL, NULL, NULL, NULL, NULL, x.principal, NULL, NULL, NULL
           FROM ledger_merchantexposure x WHERE x.merchant_id = p_merchant
         UNION ALL
         (SELECT 'g', s.id, NULL, NULL, NULL, NULL, NULL, s.borrowing_cap_ratio, s.single_borrower_ratio, s.version::bigint
            FROM ledger_ruleset s WHERE s.lender_id = p_lender AND s.effective_from <= p_on
           ORDER BY s.effective_from DESC, s.version DESC LIMIT 1);
+    -- Dynamic SQL, planned with the actual values on every call: a cached generic plan chosen while the journal
+    -- was small may scan the lender_id index (every entry of the lender) instead of the unique (lender, reference)
+    -- index, which makes each posting slower as the journal grows.
+    RETURN QUERY EXECUTE
+        'SELECT ''r''::text, e.id, NULL::text, NULL::text, NULL::text, NULL::boolean, NULL::numeric, NULL::numeric,'
+        ' NULL::numeric, NULL::bigint FROM ledger_journalentry e WHERE e.lender_id = $1 AND e.reference = $2'
+        USING p_lender, p_reference;
 END $$;
 
 CREATE FUNCTION ledger_post_entry(

@@ -13,4 +13,6 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static schedule; django-celery-beat copies it into its tables, where admins can tune it.
 CELERY_BEAT_SCHEDULE = {
     "financing-offers-expire": {"task": "financing.offers_expire", "schedule": 300.0},
+    # End of day will own this step; until then it runs hourly (it is idempotent).
+    "repayments-margin-calls-enforce": {"task": "repayments.margin_calls_enforce", "schedule": 3600.0},
 }

@@ -1,0 +1,66 @@
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from apps.financing.disbursement import loan_disburse
+from apps.financing.models import Pledge, PresaleOrder
+from apps.financing.services import order_event_apply
+from apps.repayments.collateral import margin_calls_enforce, pledges_add
+from apps.repayments.models import Loan, MarginCall, MarginCallState
+from apps.repayments.services import repayment_post
+from tests.conftest import TODAY
+
+D = Decimal
+
+
+@pytest.fixture
+def loan(accepted):
+    # Two pledged orders of 1,000.00 at grade A (90%) support 1,800.00; the loan is 1,700.00.
+    return loan_disburse(application=accepted("1700.00"), actor="t")
+
+
+def _refund_one(loan):
+    order = loan.application.orders.order_by("pk").first()
+    order_event_apply(order=order, event="refunded", actor="api:marketplace")
+    return order
+
+
+def test_a_refunded_pledged_order_opens_a_margin_call_with_a_deadline(loan):
+    _refund_one(loan)
+    call = MarginCall.objects.get(loan=loan)
+    assert (call.state, call.shortfall) == (MarginCallState.OPEN, D("800.00"))  # 1,700 − 900 still supported
+    assert call.deadline == TODAY + datetime.timedelta(days=7) and "was refunded" in call.reason
+
+
+def test_repaying_the_shortfall_cures_it(loan):
+    _refund_one(loan)
+    repayment_post(loan=loan, amount=D("900.00"), source="portal", reference="cure", actor="m")
+    assert MarginCall.objects.get(loan=loan).state == MarginCallState.CURED
+
+
+def test_pledging_replacement_orders_cures_it(loan, open_orders):
+    _refund_one(loan)
+    pledged = set(Pledge.objects.values_list("order_id", flat=True))
+    replacement = PresaleOrder.objects.filter(merchant=loan.merchant, state="paid").exclude(pk__in=pledged).first()
+    pledges_add(loan=loan, order_ids=[replacement.pk], actor="m", as_of=TODAY)
+    assert MarginCall.objects.get(loan=loan).state == MarginCallState.CURED
+
+
+def test_an_uncured_call_accelerates_the_loan_after_the_deadline(loan):
+    _refund_one(loan)
+    deadline = MarginCall.objects.get(loan=loan).deadline
+    assert margin_calls_enforce(as_of=deadline) == 0  # not yet past it
+    assert margin_calls_enforce(as_of=deadline + datetime.timedelta(days=1)) == 1
+    loan = Loan.objects.get(pk=loan.pk)
+    installment = loan.installments.get()
+    assert installment.due_date == deadline + datetime.timedelta(days=1) == loan.maturity_date
+    assert installment.interest_due < loan.application.offer.interest  # only interest accrued to that day
+    assert MarginCall.objects.get(loan=loan).state == MarginCallState.ACCELERATED
+
+
+def test_the_merchant_sees_the_call_and_can_pledge_from_the_portal(client, merchant_user, loan):
+    _refund_one(loan)
+    client.force_login(merchant_user)
+    page = client.get(f"/portal/loans/{loan.pk}/").content.decode()
+    assert "Margin call: 800.00 short" in page and "Pledge selected orders" in page
