@@ -21,6 +21,7 @@ from apps.repayments.models import Loan, LoanInstallment
 
 from .colending import funding_split
 from .models import ApplicationState, FinancingApplication
+from .selectors import financing_policy_in_force
 
 
 @transaction.atomic
@@ -49,6 +50,7 @@ def loan_disburse(*, application: FinancingApplication, actor) -> Loan:
         lender_principal=lender_part, partner_principal=partner_part, partner_bank=share.partner_bank if share else None,
         annual_rate=offer.annual_rate, day_count=offer.day_count, apr=offer.apr, start_date=offer.start_date,
         maturity_date=offer.maturity_date,
+        penalty_annual_rate=financing_policy_in_force(lender=lender, as_of=offer.start_date).penalty_annual_rate,
     )
     LoanInstallment.objects.bulk_create([
         LoanInstallment(loan=loan, number=n, due_date=i["due_date"], principal_due=i["principal"],

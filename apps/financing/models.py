@@ -110,6 +110,8 @@ class FinancingPolicy(models.Model):
     grace_days = models.PositiveIntegerField(default=7)
     offer_valid_hours = models.PositiveIntegerField(default=72)
     margin_call_days = models.PositiveIntegerField(default=7, help_text="Days a merchant has to cure a margin call")
+    penalty_annual_rate = models.DecimalField(max_digits=7, decimal_places=4, default="0.1000",
+                                              help_text="Penalty interest on overdue principal, per year (ACT/360)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

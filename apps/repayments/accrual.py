@@ -11,6 +11,7 @@ import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 
 from apps.core.money import quantize
 from apps.ledger.locks import lender_position_lock
@@ -59,9 +60,12 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
             interest += delta_interest
             fee += delta_fee
             changed.append(installment)
+    penalty = _penalties_accrue(loan, installments, through, changed)
     if not changed:
         return None
     lines = []
+    if penalty:
+        lines += [dr(Acct.LOANS_PENALTIES, penalty), cr(Acct.PENALTY_INCOME, penalty)]
     if interest:
         lines += [dr(Acct.LOANS_INTEREST, interest), cr(Acct.INTEREST_INCOME, interest)]
     if fee:
@@ -69,5 +73,29 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
     entry = post_locked(lender=lender, reference=f"accrual:{loan.pk}:{through.isoformat()}", lines=lines,
                         kind=EntryKind.MANUAL, business_date=through, actor=actor,
                         description=f"Accrual for loan #{loan.pk} through {through}")
-    LoanInstallment.objects.bulk_update(changed, ["interest_accrued", "fee_accrued"])
+    LoanInstallment.objects.bulk_update(changed, ["interest_accrued", "fee_accrued", "penalty_accrued"])
+    Loan.objects.filter(pk=loan.pk).filter(Q(penalty_accrued_through__isnull=True) | Q(penalty_accrued_through__lt=through)) \
+        .update(penalty_accrued_through=through)
     return entry
+
+
+def _penalties_accrue(loan: Loan, installments: list[LoanInstallment], through: datetime.date, changed: list) -> Decimal:
+    """Penalty interest for the days since the last accrual on each installment's overdue principal.
+
+    Principal is overdue from the day after its due date; ACT/360, quantised per installment per run.
+    """
+    since = loan.penalty_accrued_through or loan.start_date
+    total = ZERO
+    for installment in installments:
+        overdue = installment.principal_due - installment.principal_paid
+        first_day = max(since, installment.due_date)  # days after `first_day` up to `through` are overdue
+        days = (through - first_day).days
+        if overdue <= 0 or days <= 0 or not loan.penalty_annual_rate:
+            continue
+        amount = quantize(overdue * loan.penalty_annual_rate * days / 360)
+        if amount:
+            installment.penalty_accrued += amount
+            total += amount
+            if installment not in changed:
+                changed.append(installment)
+    return total

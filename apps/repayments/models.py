@@ -32,6 +32,9 @@ class Loan(FSMModelMixin, models.Model):
                                      related_name="loans")
     annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
     day_count = models.CharField(max_length=8, default="ACT/360")
+    # Contract terms fixed at disbursement: penalty interest on overdue principal, per year.
+    penalty_annual_rate = models.DecimalField(max_digits=7, decimal_places=4, default="0.1000")
+    penalty_accrued_through = models.DateField(null=True, blank=True)
     apr = models.DecimalField(max_digits=7, decimal_places=4)
     start_date = models.DateField()
     maturity_date = models.DateField()
@@ -96,6 +99,8 @@ class LoanInstallment(models.Model):
     # Accrued so far (apps/repayments/accrual.py); reaches the amounts due at the due date.
     interest_accrued = models.DecimalField(default=0, **money_field_kwargs())
     fee_accrued = models.DecimalField(default=0, **money_field_kwargs())
+    penalty_accrued = models.DecimalField(default=0, **money_field_kwargs())
+    penalty_paid = models.DecimalField(default=0, **money_field_kwargs())
     principal_paid = models.DecimalField(default=0, **money_field_kwargs())
     interest_paid = models.DecimalField(default=0, **money_field_kwargs())
     fee_paid = models.DecimalField(default=0, **money_field_kwargs())
@@ -113,6 +118,8 @@ class LoanInstallment(models.Model):
             models.CheckConstraint(condition=Q(interest_accrued__gte=0, interest_accrued__lte=F("interest_due"))
                                    & Q(fee_accrued__gte=0, fee_accrued__lte=F("fee_due")),
                                    name="installment_accrued_within_due"),
+            models.CheckConstraint(condition=Q(penalty_paid__gte=0, penalty_paid__lte=F("penalty_accrued")),
+                                   name="installment_penalty_paid_within_accrued"),
         ]
 
     def __str__(self):
@@ -120,7 +127,7 @@ class LoanInstallment(models.Model):
 
     @property
     def total_due(self):
-        return self.principal_due + self.interest_due + self.fee_due
+        return self.principal_due + self.interest_due + self.fee_due + self.penalty_accrued
 
 
 class RepaymentSource(models.TextChoices):

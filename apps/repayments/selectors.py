@@ -28,7 +28,7 @@ def loans_for_partner_bank(*, partner_bank):
 
 def installment_status(installment: LoanInstallment, today: datetime.date) -> str:
     if installment.principal_paid == installment.principal_due and installment.interest_paid >= installment.interest_due \
-            and installment.fee_paid >= installment.fee_due:
+            and installment.fee_paid >= installment.fee_due and installment.penalty_paid >= installment.penalty_accrued:
         return "paid"
     return "overdue" if installment.due_date < today else "due"
 
@@ -40,6 +40,7 @@ def loan_outstanding(loan: Loan) -> dict:
         "principal": sum(i.principal_due - i.principal_paid for i in rows),
         "interest": sum(i.interest_accrued - i.interest_paid for i in rows),
         "fee": sum(i.fee_accrued - i.fee_paid for i in rows),
+        "penalty": sum(i.penalty_accrued - i.penalty_paid for i in rows),
     }
 
 
@@ -52,7 +53,9 @@ def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:
                         - i.interest_paid, ZERO)
         fee += max(accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=on) - i.fee_paid, ZERO)
         start = i.due_date
-    return {"on": on, "principal": principal, "interest": interest, "fee": fee, "total": principal + interest + fee}
+    penalty = sum((i.penalty_accrued - i.penalty_paid for i in loan.installments.all()), ZERO)
+    return {"on": on, "principal": principal, "interest": interest, "fee": fee, "penalty": penalty,
+            "total": principal + interest + fee + penalty}
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
         principal=Sum("principal_due") - Sum("principal_paid"),
         interest=Sum("interest_accrued") - Sum("interest_paid"),
         fee=Sum("fee_accrued") - Sum("fee_paid"),
+        penalty=Sum("penalty_accrued") - Sum("penalty_paid"),
     )
     credit = merchant_credit_total(merchants=Merchant.objects.filter(lender=lender))
     partner = loans.filter(~Q(partner_principal=0)).aggregate(total=Sum("partner_principal"))["total"]
@@ -82,6 +86,7 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
         ("Loans receivable — principal", Acct.LOANS_PRINCIPAL, sums["principal"], 1),
         ("Loans receivable — interest", Acct.LOANS_INTEREST, sums["interest"], 1),
         ("Loans receivable — fees", Acct.LOANS_FEES, sums["fee"], 1),
+        ("Loans receivable — penalties", Acct.LOANS_PENALTIES, sums["penalty"], 1),
         ("Merchant credit balances", Acct.MERCHANT_CREDIT, credit, -1),
         ("Due to partner banks", Acct.DUE_TO_PARTNER_BANKS, partner, -1),
     ]

@@ -25,7 +25,8 @@ from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, R
 from .selectors import merchant_credit_total
 
 ZERO = Decimal("0.00")
-_LEDGER_ACCOUNT = {"fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST, "credit": Acct.MERCHANT_CREDIT}
+_LEDGER_ACCOUNT = {"penalty": Acct.LOANS_PENALTIES, "fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST,
+                   "credit": Acct.MERCHANT_CREDIT}
 
 
 def _owed(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date) -> list[Owed]:
@@ -36,7 +37,8 @@ def _owed(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date)
         interest = accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=as_of)
         fee = accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=as_of)
         owed.append(Owed(installment_id=i.pk, number=i.number, due_date=i.due_date, fee=max(fee - i.fee_paid, ZERO),
-                         interest=max(interest - i.interest_paid, ZERO), principal=i.principal_due - i.principal_paid))
+                         interest=max(interest - i.interest_paid, ZERO), principal=i.principal_due - i.principal_paid,
+                         penalty=i.penalty_accrued - i.penalty_paid))
         start = i.due_date
     return owed
 
@@ -91,10 +93,10 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
     principal_before = sum((i.principal_paid for i in installments), ZERO)
     allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on)
     totals = {c: sum((a.amount for a in allocations if a.component == c), ZERO)
-              for c in ("fee", "interest", "principal", "credit")}
+              for c in ("penalty", "fee", "interest", "principal", "credit")}
     lender_principal = _lender_share(loan, principal_before, totals["principal"])
     lines = [dr(Acct.CASH, amount)]
-    lines += [cr(_LEDGER_ACCOUNT[c], totals[c]) for c in ("fee", "interest", "credit") if totals[c]]
+    lines += [cr(_LEDGER_ACCOUNT[c], totals[c]) for c in ("penalty", "fee", "interest", "credit") if totals[c]]
     if lender_principal:
         lines.append(cr(Acct.LOANS_PRINCIPAL, lender_principal, merchant=loan.merchant))
     if totals["principal"] - lender_principal:
@@ -119,7 +121,7 @@ def _installments_apply(installments: list[LoanInstallment], allocations, *, sig
         if a.installment_id is not None:
             field = f"{a.component}_paid"
             setattr(by_id[a.installment_id], field, getattr(by_id[a.installment_id], field) + sign * a.amount)
-    LoanInstallment.objects.bulk_update(installments, ["fee_paid", "interest_paid", "principal_paid"])
+    LoanInstallment.objects.bulk_update(installments, ["penalty_paid", "fee_paid", "interest_paid", "principal_paid"])
 
 
 @transaction.atomic
