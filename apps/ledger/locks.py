@@ -6,8 +6,10 @@ The lender position is always first, so two services touching the same lender's 
 queue on one row instead of interleaving their read-check-write; everything after it is
 locked in primary-key order, so no two transactions can wait on each other in a cycle.
 Every writer of exposure, facility and balance rows holds the position lock, so reads of
-those rows taken after it are current; their row locks are taken by the posting statement
-itself (balance rows explicitly in account-id order, see posting.post_locked).
+those rows taken after it are current; their row locks are taken by the posting call
+itself (balance rows explicitly in account-id order, see posting.post_locked). The money
+services take this lock and read their decision state in one round trip
+(selectors.position_lock_state_get); lender_position_lock is for everything else.
 """
 
 from django.db import connection

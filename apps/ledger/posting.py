@@ -98,7 +98,10 @@ def post_locked(
     `drawn`. Database CHECKs back both (exposure ≥ 0, 0 ≤ drawn ≤ limit).
 
     Money services run this under the lender's lock, so it is written for few round trips:
-    a single statement locks the balance rows (in account-id order) and writes everything.
+    one call of the database function ledger_post_entry (migration 0003) moves the exposure
+    rows (merchant-id order) and the facility, locks the balance rows in account-id order,
+    updates them and inserts the entry and its lines — its statements planned once per
+    connection rather than on every posting.
     """
     lines = _validate(lender, reference, lines)
     chart = chart or chart_get(lender=lender)

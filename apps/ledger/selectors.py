@@ -194,21 +194,6 @@ class PositionRules:
     single_borrower_ratio: Decimal
 
 
-def posting_state_get(*, lender, reference: str, merchant_id: int | None = None) -> PostingState:
-    """What a money service needs to decide, in one round trip (it runs under the lender's lock)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT 'b', a.code, b.balance FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
-            " WHERE a.lender_id = %(lender)s AND b.currency = %(currency)s"
-            " UNION ALL SELECT 'r', NULL, NULL FROM ledger_journalentry WHERE lender_id = %(lender)s AND reference = %(ref)s"
-            " UNION ALL SELECT 'x', NULL, principal FROM ledger_merchantexposure WHERE merchant_id = %(merchant)s",
-            {"lender": lender.pk, "currency": lender.base_currency, "ref": reference, "merchant": merchant_id})
-        rows = cursor.fetchall()
-    return PostingState(balances={code: value for kind, code, value in rows if kind == "b"},
-                        reference_posted=any(kind == "r" for kind, _, _ in rows),
-                        exposure=next((value for kind, _, value in rows if kind == "x"), None))
-
-
 def position_lock_state_get(*, lender, reference: str, merchant_id: int | None = None,
                             on: datetime.date | None = None) -> PostingState | None:
     """Take the lender position lock and read the decision state, in ONE round trip; None if no position row yet.
@@ -216,7 +201,7 @@ def position_lock_state_get(*, lender, reference: str, merchant_id: int | None =
     The database function ledger_position_lock_state (migration 0003) locks first, then reads
     with a snapshot taken after the lock was granted: the chart with its base-currency
     balances, whether `reference` was posted, the merchant's exposure and the rules in force
-    on `on` (today by default) — what posting_state_get, chart_get and rules_in_force_get
+    on `on` (today by default) — what balances_by_code_get, chart_get and rules_in_force_get
     would return, read under the lock.
     """
     with connection.cursor() as cursor:

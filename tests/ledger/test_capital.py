@@ -218,3 +218,22 @@ def test_apr_ceiling_is_a_multiple_of_the_lpr_in_force(books, staff):
     assert [e.action for e in audit_trail_for(rate)] == ["lpr_recorded"]
     with pytest.raises(ValidationFailed):
         lpr_rate_record(effective_from=datetime.date(2027, 1, 1), one_year_rate=D("-1"), actor=None)
+
+
+def test_the_state_read_with_the_lock_matches_the_separate_reads(capitalised, treasurer, merchant):
+    from django.db import transaction
+
+    from apps.ledger.selectors import chart_get, position_lock_state_get
+
+    loan_funding_post(lender=capitalised, merchant=merchant, amount=D("1234.56"), reference="f-1", actor=treasurer)
+    rule_set_version_create(lender=capitalised, actor=treasurer, effective_from=datetime.date.today(), reason="tighter",
+                            single_borrower_ratio=D("0.04"))
+    with transaction.atomic():
+        state = position_lock_state_get(lender=capitalised, reference="f-1", merchant_id=merchant.pk)
+        fresh = position_lock_state_get(lender=capitalised, reference="f-2", merchant_id=None)
+    assert state.balances == balances_by_code_get(lender=capitalised) and state.chart == chart_get(lender=capitalised)
+    assert state.reference_posted and state.exposure == D("1234.56") == merchant_exposure_get(merchant=merchant)
+    rules = rules_in_force_get(lender=capitalised)
+    assert (state.rules.version, state.rules.borrowing_cap_ratio, state.rules.single_borrower_ratio) == (
+        rules.version, rules.borrowing_cap_ratio, rules.single_borrower_ratio)
+    assert not fresh.reference_posted and fresh.exposure is None

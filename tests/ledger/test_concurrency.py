@@ -160,3 +160,39 @@ def test_mixed_money_services_never_deadlock_and_keep_limits(funded, staff):
     ok = sum(r.count("ok") for r in results)
     assert JournalEntry.objects.filter(lender=funded).count() == ok + 1  # + the equity injection
     assert_books_consistent(funded)
+
+
+def test_state_read_with_the_lock_sees_what_the_previous_holder_committed(funded):
+    """ledger_position_lock_state reads *after* its lock wait, with a fresh snapshot (not the statement's first one)."""
+    from apps.ledger.locks import lender_position_lock
+    from apps.ledger.selectors import position_lock_state_get
+
+    merchant = MerchantFactory(lender=funded)
+    holding, release = threading.Event(), threading.Event()
+
+    def holder(_):
+        from django.db import transaction
+
+        with transaction.atomic():
+            lender_position_lock(funded)
+            holding.set()
+            release.wait(timeout=30)
+            loan_funding_post(lender=funded, merchant=merchant, amount=D("700.00"), reference="first", actor="test")
+        return "committed"
+
+    def waiter(_):
+        from django.db import transaction
+
+        holding.wait(timeout=30)
+        with transaction.atomic():
+            timer = threading.Timer(0.3, release.set)  # let the waiter queue on the lock before the holder posts
+            timer.start()
+            state = position_lock_state_get(lender=funded, reference="first", merchant_id=merchant.pk)
+        return state
+
+    results = race(2, lambda i: (holder, waiter)[i](i))
+    state = results[1]
+    assert results[0] == "committed", results
+    assert state.reference_posted and state.exposure == D("700.00")
+    assert state.balances[Acct.CASH] == D("999300.00")
+    assert state.rules.borrowing_cap_ratio == D("0.50") and state.chart[Acct.CASH].id
