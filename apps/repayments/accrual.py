@@ -18,7 +18,7 @@ from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind, JournalEntry
 from apps.ledger.posting import cr, dr, post_locked
 
-from .models import Loan, LoanInstallment
+from .models import Loan, LoanInstallment, PenaltyAccrual
 
 ZERO = Decimal("0.00")
 
@@ -70,7 +70,11 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
         lines += [dr(Acct.LOANS_INTEREST, interest), cr(Acct.INTEREST_INCOME, interest)]
     if fee:
         lines += [dr(Acct.LOANS_FEES, fee), cr(Acct.FEE_INCOME, fee)]
-    entry = post_locked(lender=lender, reference=f"accrual:{loan.pk}:{through.isoformat()}", lines=lines,
+    reference = f"accrual:{loan.pk}:{through.isoformat()}"
+    earlier = JournalEntry.objects.filter(lender=lender, reference__startswith=reference).count()
+    if earlier:  # re-accrual after a reversal took penalty back
+        reference = f"{reference}:{earlier + 1}"
+    entry = post_locked(lender=lender, reference=reference, lines=lines,
                         kind=EntryKind.MANUAL, business_date=through, actor=actor,
                         description=f"Accrual for loan #{loan.pk} through {through}")
     LoanInstallment.objects.bulk_update(changed, ["interest_accrued", "fee_accrued", "penalty_accrued"])
@@ -82,7 +86,7 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
 def _penalties_accrue(loan: Loan, installments: list[LoanInstallment], through: datetime.date, changed: list) -> Decimal:
     """Penalty interest for the days since the last accrual on each installment's overdue principal.
 
-    Principal is overdue from the day after its due date; ACT/360, quantised per installment per run.
+    Principal is overdue from the day after its due date; ACT/360, a day's penalty rounded to the cent.
     """
     since = loan.penalty_accrued_through or loan.start_date
     total = ZERO
@@ -92,10 +96,33 @@ def _penalties_accrue(loan: Loan, installments: list[LoanInstallment], through: 
         days = (through - first_day).days
         if overdue <= 0 or days <= 0 or not loan.penalty_annual_rate:
             continue
-        amount = quantize(overdue * loan.penalty_annual_rate * days / 360)
+        # One day's penalty is rounded to the cent, then multiplied: the total never depends on how
+        # the days were split between runs (a catch-up, a daily EOD or a replay after a reversal).
+        amount = quantize(overdue * loan.penalty_annual_rate / 360) * days
         if amount:
+            PenaltyAccrual.objects.create(loan=loan, installment=installment, period_start=first_day, period_end=through,
+                                          amount=amount)
             installment.penalty_accrued += amount
             total += amount
             if installment not in changed:
                 changed.append(installment)
     return total
+
+
+def penalties_unwind(*, loan: Loan, after: datetime.date, actor, reference: str) -> None:
+    """Take back the penalty accrued for days after `after` (the caller holds the loan's locks)."""
+    rows = list(PenaltyAccrual.objects.filter(loan=loan, period_end__gt=after))
+    total = sum((r.amount for r in rows), ZERO)
+    if not total:
+        return
+    post_locked(lender=loan.merchant.lender, reference=reference, kind=EntryKind.MANUAL, actor=actor, business_date=after,
+                description=f"Penalty on loan #{loan.pk} after {after} taken back for re-accrual",
+                lines=[dr(Acct.PENALTY_INCOME, total), cr(Acct.LOANS_PENALTIES, total)])
+    by_installment: dict[int, Decimal] = {}
+    for r in rows:
+        by_installment[r.installment_id] = by_installment.get(r.installment_id, ZERO) + r.amount
+    for installment in LoanInstallment.objects.select_for_update().filter(pk__in=by_installment):
+        installment.penalty_accrued -= by_installment[installment.pk]
+        installment.save(update_fields=["penalty_accrued"])
+    PenaltyAccrual.objects.filter(pk__in=[r.pk for r in rows]).delete()  # derived rows; the journal keeps history
+    Loan.objects.filter(pk=loan.pk).update(penalty_accrued_through=after)

@@ -232,3 +232,25 @@ class MarginCall(models.Model):
 
     def __str__(self):
         return f"Margin call on loan {self.loan_id}: {self.shortfall} by {self.deadline}"
+
+
+class PenaltyAccrual(models.Model):
+    """Penalty interest accrued on one installment for the days (period_start, period_end].
+
+    Kept so a reversal can take back exactly the penalty accrued after a bounced payment and
+    accrue it again on the principal that was really overdue.
+    """
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="penalty_accruals")
+    installment = models.ForeignKey(LoanInstallment, on_delete=models.PROTECT, related_name="penalty_accruals")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    amount = models.DecimalField(**money_field_kwargs())
+
+    class Meta:
+        ordering = ["period_end", "id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0) & Q(period_end__gt=F("period_start")),
+                                              name="penalty_accrual_positive")]
+
+    def __str__(self):
+        return f"Penalty {self.amount} on {self.installment_id} to {self.period_end}"

@@ -18,7 +18,7 @@ from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
 from apps.merchants.models import Merchant
 
-from .accrual import accrued_through, loan_accrue
+from .accrual import accrued_through, loan_accrue, penalties_unwind
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
 from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
@@ -148,9 +148,17 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
         _installments_apply(installments, list(r.allocations.all()), sign=-1)
         r.allocations.all().delete()  # derived rows; the journal keeps the history
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
-    for n, r in enumerate(live[1:], start=1):  # replay, oldest first
+    caught_up_to = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
+    # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
+    penalties_unwind(loan=loan, after=repayment.received_on, actor=actor, reference=f"penalty-unwind:{repayment.pk}")
+    for n, r in enumerate(live[1:], start=1):  # replay, oldest first, accruing up to each payment as it did
+        loan_accrue(loan=loan, through=r.received_on, actor=actor)
+        installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
         _allocate_and_post(repayment=r, installments=installments, actor=actor,
                            entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
+    if caught_up_to:
+        loan_accrue(loan=loan, through=caught_up_to, actor=actor)
+    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
     last = live[-1].received_on if len(live) > 1 else repayment.received_on

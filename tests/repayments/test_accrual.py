@@ -43,9 +43,9 @@ def test_accruing_a_date_twice_or_going_back_posts_nothing(loan):
 def test_a_late_catch_up_posts_the_whole_gap_in_one_entry(loan):
     entry = loan_accrue(loan=loan, through=loan.maturity_date + datetime.timedelta(days=5), actor="eod")
     installment = loan.installments.get()
-    # Interest and fee in full, and five days of penalty on the overdue 1,500.00 (10% ÷ 360 × 5 = 2.08).
-    assert installment.penalty_accrued == D("2.08")
-    assert sum(line.debit for line in entry.lines.all()) == installment.interest_due + installment.fee_due + D("2.08")
+    # Interest and fee in full, and five days of penalty on the overdue 1,500.00 (a day: 10% ÷ 360 → 0.42).
+    assert installment.penalty_accrued == D("2.10")
+    assert sum(line.debit for line in entry.lines.all()) == installment.interest_due + installment.fee_due + D("2.10")
 
 
 @given(due=st.decimals(min_value=0, max_value=10**9, places=2), days=st.integers(1, 400),
