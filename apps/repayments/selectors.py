@@ -91,7 +91,8 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
         ("Due to partner banks", Acct.DUE_TO_PARTNER_BANKS, partner, -1),
     ]
     return [ReconciliationRow(control=name, account=code, subledger=sub or ZERO,
-                              ledger=sign * balances.get(code, ZERO)) for name, code, sub, sign in rows]
+                              ledger=(sign * balances.get(code, ZERO)) or ZERO)  # `or`: no "-0.00"
+            for name, code, sub, sign in rows]
 
 
 def merchant_credit_total(*, merchants) -> Decimal:
