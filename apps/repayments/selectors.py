@@ -2,6 +2,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q, Sum
 
 from apps.ledger.models import Acct
@@ -80,7 +81,8 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
         penalty=Sum("penalty_accrued") - Sum("penalty_paid"),
     )
     credit = merchant_credit_total(merchants=Merchant.objects.filter(lender=lender))
-    partner = loans.filter(~Q(partner_principal=0)).aggregate(total=Sum("partner_principal"))["total"]
+    partner = loans.filter(~Q(partner_principal=0)).aggregate(total=Sum("partner_principal"))["total"] or ZERO
+    partner += _partner_interest_collected(lender)
     balances = balances_by_code_get(lender=lender)
     rows = [
         ("Loans receivable — principal", Acct.LOANS_PRINCIPAL, sums["principal"], 1),
@@ -101,3 +103,20 @@ def merchant_credit_total(*, merchants) -> Decimal:
         total=Sum("amount"))["total"] or ZERO
     refunded = CreditRefund.objects.filter(merchant__in=merchants).aggregate(total=Sum("amount"))["total"] or ZERO
     return received - refunded
+
+
+def _partner_interest_collected(lender) -> Decimal:
+    """The partner banks' share of interest collected (shares.lender_part, set-based)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT COALESCE(SUM(t.paid - ROUND(t.paid * l.lender_principal / l.principal, 2)), 0)
+            FROM repayments_loan l
+            JOIN merchants_merchant m ON m.id = l.merchant_id
+            JOIN (SELECT loan_id, SUM(interest_paid) AS paid FROM repayments_loaninstallment GROUP BY loan_id) t
+              ON t.loan_id = l.id
+            WHERE m.lender_id = %s AND l.partner_principal <> 0
+            """,
+            [lender.pk],
+        )
+        return cursor.fetchone()[0]

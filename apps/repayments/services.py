@@ -10,7 +10,6 @@ from django.utils import timezone
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict
-from apps.core.money import quantize
 from apps.core.transitions import transition_apply
 from apps.financing.application_services import pledges_release
 from apps.ledger.locks import lender_position_lock
@@ -23,6 +22,7 @@ from .allocation import Owed, allocate
 from .collateral import margin_call_review
 from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
 from .selectors import merchant_credit_total
+from .shares import lender_part
 
 ZERO = Decimal("0.00")
 _LEDGER_ACCOUNT = {"penalty": Acct.LOANS_PENALTIES, "fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST,
@@ -43,12 +43,9 @@ def _owed(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date)
     return owed
 
 
-def _lender_share(loan: Loan, principal_repaid_before: Decimal, principal_now: Decimal) -> Decimal:
-    """The lender's part of `principal_now`, cumulative so its parts end exactly at its own principal."""
-    def lender_part(total):
-        return quantize(total * loan.lender_principal / loan.principal)
-
-    return lender_part(principal_repaid_before + principal_now) - lender_part(principal_repaid_before)
+def _lender_share(loan: Loan, collected_before: Decimal, collected_now: Decimal) -> Decimal:
+    """The lender's part of `collected_now`, computed cumulatively so the parts never drift by a cent."""
+    return lender_part(loan, collected_before + collected_now) - lender_part(loan, collected_before)
 
 
 @transaction.atomic
@@ -91,6 +88,7 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
     """Allocate a repayment over the (locked) installments, post it, save it with its allocations."""
     loan, amount, received_on = repayment.loan, repayment.amount, repayment.received_on
     principal_before = sum((i.principal_paid for i in installments), ZERO)
+    interest_before = sum((i.interest_paid for i in installments), ZERO)
     allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on)
     totals = {c: sum((a.amount for a in allocations if a.component == c), ZERO)
               for c in ("penalty", "fee", "interest", "principal", "credit")}
@@ -102,6 +100,10 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
     if totals["principal"] - lender_principal:
         # The partner bank's share: no longer owed by the merchant, still owed by the lender to the bank.
         lines.append(cr(Acct.LOANS_PRINCIPAL, totals["principal"] - lender_principal))
+    partner_interest = totals["interest"] - _lender_share(loan, interest_before, totals["interest"])
+    if partner_interest:
+        # The bank earns its share of the interest collected: income no longer, owed to the bank instead.
+        lines += [dr(Acct.INTEREST_INCOME, partner_interest), cr(Acct.DUE_TO_PARTNER_BANKS, partner_interest)]
     repayment.journal_entry = post_locked(
         lender=loan.merchant.lender, reference=entry_reference, lines=lines, kind=EntryKind.LOAN_REPAYMENT,
         business_date=received_on, actor=actor, description=f"Repayment of loan #{loan.pk} ({repayment.source})")

@@ -10,6 +10,7 @@ from apps.ledger.models import Acct
 from apps.ledger.selectors import balances_by_code_get, merchant_exposure_get, trial_balance_all_currencies_zero
 from apps.partners.models import CoLendingAgreement
 from apps.repayments.models import Loan, LoanInstallment, LoanState, Repayment
+from apps.repayments.selectors import reconciliation_get
 from apps.repayments.services import repayment_post
 from tests.conftest import TODAY
 
@@ -97,5 +98,9 @@ def test_a_co_lent_loans_principal_is_repaid_in_proportion(accepted, lender, ban
     repayment_post(loan=loan, amount=D("5000.00"), source="portal", reference="P1", actor="m", received_on=loan.maturity_date)
     assert merchant_exposure_get(merchant=loan.merchant) == D("0.00")
     assert balances_by_code_get(lender=lender)[Acct.LOANS_PRINCIPAL] == D("0.00")
-    assert balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS] == D("-700.00")  # still owed to the bank
+    installment = loan.installments.get()
+    partner_interest = installment.interest_paid - (installment.interest_paid * D("0.3")).quantize(D("0.01"))
+    # Still owed to the bank: its 700.00 of principal and its 70% of the interest collected.
+    assert balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS] == -(D("700.00") + partner_interest)
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
     _reconciles(lender, Loan.objects.get(pk=loan.pk))
