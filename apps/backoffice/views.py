@@ -24,6 +24,7 @@ from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
     loan_outstanding,
+    loan_timeline,
     loans_for_lender,
     merchant_credit_total,
     reconciliation_get,
@@ -213,7 +214,7 @@ def loan_detail(request, loan_id: int):
         "outstanding": loan_outstanding(loan), "form": PaymentForm(),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
         "can_reverse": request.user.has_role(Role.TREASURER) and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE),
-        "timeline": sorted([*audit_trail_for(loan), *audit_trail_for(loan.application)], key=lambda e: (e.at, e.pk)),
+        "timeline": loan_timeline(loan=loan),
         "can_record": request.user.has_role(Role.TREASURER),
     })
 

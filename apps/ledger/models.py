@@ -82,6 +82,7 @@ class EntryKind(models.TextChoices):
     BORROWING_INTEREST = "borrowing_interest", "Interest paid on borrowings"
     LOAN_FUNDING = "loan_funding", "Loan funding"
     LOAN_REPAYMENT = "loan_repayment", "Loan repayment"
+    ACCRUAL = "accrual", "Accrual of interest, fees and penalties"
     PROVISION = "provision", "Provision"
     WRITE_OFF = "write_off", "Write-off"
     REVERSAL = "reversal", "Reversal"

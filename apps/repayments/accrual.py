@@ -75,7 +75,7 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
     if earlier:  # re-accrual after a reversal took penalty back
         reference = f"{reference}:{earlier + 1}"
     entry = post_locked(lender=lender, reference=reference, lines=lines,
-                        kind=EntryKind.MANUAL, business_date=through, actor=actor,
+                        kind=EntryKind.ACCRUAL, business_date=through, actor=actor,
                         description=f"Accrual for loan #{loan.pk} through {through}")
     LoanInstallment.objects.bulk_update(changed, ["interest_accrued", "fee_accrued", "penalty_accrued"])
     Loan.objects.filter(pk=loan.pk).filter(Q(penalty_accrued_through__isnull=True) | Q(penalty_accrued_through__lt=through)) \
@@ -115,7 +115,7 @@ def penalties_unwind(*, loan: Loan, after: datetime.date, actor, reference: str)
     total = sum((r.amount for r in rows), ZERO)
     if not total:
         return
-    post_locked(lender=loan.merchant.lender, reference=reference, kind=EntryKind.MANUAL, actor=actor, business_date=after,
+    post_locked(lender=loan.merchant.lender, reference=reference, kind=EntryKind.ACCRUAL, actor=actor, business_date=after,
                 description=f"Penalty on loan #{loan.pk} after {after} taken back for re-accrual",
                 lines=[dr(Acct.PENALTY_INCOME, total), cr(Acct.LOANS_PENALTIES, total)])
     by_installment: dict[int, Decimal] = {}

@@ -5,7 +5,8 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q, Sum
 
-from apps.ledger.models import Acct
+from apps.core.audit import audit_trail_for
+from apps.ledger.models import Acct, JournalEntry
 from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
 
@@ -120,3 +121,30 @@ def _partner_interest_collected(lender) -> Decimal:
             [lender.pk],
         )
         return cursor.fetchone()[0]
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    at: datetime.datetime
+    actor_label: str
+    action: str
+    reason: str = ""
+    from_state: str = ""
+    to_state: str = ""
+
+
+def loan_timeline(*, loan: Loan) -> list:
+    """Every event of a loan, oldest first: audited state changes and decisions, and each journal
+    entry it caused (disbursement, accruals, repayments, reversals, replays)."""
+    prefixes = [f"disbursement:{loan.application_id}:", f"accrual:{loan.pk}:", f"repayment:{loan.pk}:",
+                f"payoff-accrual-release:{loan.pk}"]
+    query = Q()
+    for prefix in prefixes:
+        query |= Q(reference__startswith=prefix)
+    entries = JournalEntry.objects.filter(query, lender_id=loan.merchant.lender_id).annotate(
+        amount=Sum("lines__debit")).order_by("posted_at", "id")
+    events = [TimelineEvent(at=e.posted_at, actor_label=e.created_by, action=e.get_kind_display(),
+                            reason=f"{e.description} — {e.amount:,.2f} (entry {e.reference}, {e.business_date})")
+              for e in entries]
+    events += list(audit_trail_for(loan)) + list(audit_trail_for(loan.application))
+    return sorted(events, key=lambda e: e.at)

@@ -185,7 +185,7 @@ def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: 
         lines += [dr(Acct.FEE_INCOME, excess_fee), cr(Acct.LOANS_FEES, excess_fee)]
     if lines:
         post_locked(lender=loan.merchant.lender, reference=f"payoff-accrual-release:{loan.pk}", lines=lines,
-                    kind=EntryKind.MANUAL, business_date=as_of, actor=actor,
+                    kind=EntryKind.ACCRUAL, business_date=as_of, actor=actor,
                     description=f"Interest accrued after loan #{loan.pk} was paid off")
     for i in installments:
         i.interest_due = i.interest_accrued = i.interest_paid

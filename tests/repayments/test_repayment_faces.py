@@ -50,8 +50,8 @@ def test_treasurer_records_a_repayment_and_the_timeline_shows_the_loans_story(cl
     response = client.post(f"/backoffice/loans/{loan.pk}/", {"amount": "5000.00", "reference": "t1"}, follow=True)
     body = response.content.decode()
     assert "Repayment recorded." in body and "Paid off" in body and "credit" in body
-    for event in ("Submit", "Accept offer", "Activate", "Pay off"):
-        assert event in body
+    for event in ("Submit", "Accept offer", "Activate", "Pay off", "Loan funding", "Loan repayment"):
+        assert event in body  # state changes, and the disbursement and repayment entries
     assert Loan.objects.get(pk=loan.pk).state == LoanState.PAID_OFF
 
 
@@ -90,3 +90,19 @@ def test_bad_bank_repayments_are_refused_clearly(bank_api, colent_loan, changes,
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == field
     assert not Repayment.objects.exists()
+
+
+def test_the_loan_timeline_includes_its_accruals_and_reversals(loan):
+    import datetime
+
+    from apps.repayments.accrual import loan_accrue
+    from apps.repayments.selectors import loan_timeline
+    from apps.repayments.services import repayment_post, repayment_reverse
+
+    loan_accrue(loan=loan, through=loan.start_date + datetime.timedelta(days=3), actor="eod")
+    payment = repayment_post(loan=loan, amount=D("50.00"), source="portal", reference="p", actor="m",
+                             received_on=loan.start_date + datetime.timedelta(days=3))
+    repayment_reverse(repayment=payment, actor="treasurer", reason="Bounced")
+    actions = [event.action for event in loan_timeline(loan=loan)]
+    assert "Accrual of interest, fees and penalties" in actions and "Loan funding" in actions
+    assert "Reversal" in actions and "repayment_reversed" in actions
