@@ -86,13 +86,14 @@ def application_submit(*, merchant: Merchant, order_ids: list, amount, actor, as
 def _decide(*, application, merchant, base, as_of):
     policy = financing_policy_in_force(lender=merchant.lender, as_of=as_of)
     position = capital_position_get(lender=merchant.lender, on=as_of)
-    apr = offer_terms_compute(application=application, as_of=as_of)["apr"]
+    terms = offer_terms_compute(application=application, as_of=as_of)  # priced once: the APR rule and the offer
+    ceiling = apr_ceiling_get(lender=merchant.lender, on=as_of)
     facts = DecisionFacts(
         kyc_state=merchant.kyc_state, kyc_label=merchant.get_kyc_state_display(), grade=base.grade,
         credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount, borrowing_base=base.base,
         exposure=merchant_exposure_get(merchant=merchant), single_borrower_limit=position.single_borrower_limit,
         cash=position.cash, lender_in_breach=position.in_breach,
-        apr=apr, apr_ceiling=apr_ceiling_get(lender=merchant.lender, on=as_of),
+        apr=terms["apr"], apr_ceiling=ceiling,
     )
     overall, verdicts = decision_run(facts=facts, policy=policy)
     DecisionResult.objects.bulk_create(
@@ -107,7 +108,7 @@ def _decide(*, application, merchant, base, as_of):
     transition_apply(instance=application, transition=transition, actor=DECISION_ACTOR, reason=summary,
                      update_fields=("decided_at", "decision_note"), method_kwargs={"note": summary})
     if overall == RuleOutcome.PASS:
-        offer_create(application=application, as_of=as_of)
+        offer_create(application=application, as_of=as_of, terms=terms, ceiling=ceiling)
 
 
 @transaction.atomic
@@ -145,9 +146,11 @@ def offer_terms_compute(*, application: FinancingApplication, as_of: datetime.da
     }
 
 
-def offer_create(*, application: FinancingApplication, as_of: datetime.date) -> Offer:
-    terms = offer_terms_compute(application=application, as_of=as_of)
-    ceiling = apr_ceiling_get(lender=application.merchant.lender, on=as_of)
+def offer_create(*, application: FinancingApplication, as_of: datetime.date, terms: dict | None = None,
+                 ceiling=None) -> Offer:
+    """Record the offer; `terms` and `ceiling` may be passed in when the decision already computed them."""
+    terms = terms or offer_terms_compute(application=application, as_of=as_of)
+    ceiling = ceiling if ceiling is not None else apr_ceiling_get(lender=application.merchant.lender, on=as_of)
     if ceiling is None or terms["apr"] * 100 > ceiling:  # the rules checked this; the database row must never exist
         raise DomainError(f"An APR of {terms['apr']:.2%} cannot be offered (ceiling {ceiling}%).", code="APR_ABOVE_CEILING")
     return Offer.objects.create(application=application, **terms)
