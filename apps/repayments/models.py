@@ -40,6 +40,12 @@ class Loan(FSMModelMixin, models.Model):
     maturity_date = models.DateField()
     state = FSMField(default=LoanState.PENDING_DISBURSEMENT, choices=LoanState.choices, protected=True)
     disbursed_at = models.DateTimeField(null=True, blank=True)
+    # Delinquency as of the last end of day (apps/eod): DPD = business date − overdue_since + 1.
+    overdue_since = models.DateField(null=True, blank=True, help_text="First day the oldest unpaid installment was overdue")
+    defaulted_on = models.DateField(null=True, blank=True)
+    bucket = models.CharField(max_length=8, default="current", help_text="collections.Bucket")
+    provision = models.DecimalField(default=0, help_text="Loan-loss allowance held against this loan",
+                                    **money_field_kwargs())
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,6 +60,8 @@ class Loan(FSMModelMixin, models.Model):
                                    name="loan_lender_share_30pct"),
             models.CheckConstraint(condition=Q(partner_principal=0) | Q(partner_bank__isnull=False),
                                    name="loan_partner_share_has_a_bank"),
+            models.CheckConstraint(condition=Q(provision__gte=0) & Q(provision__lte=F("principal")),
+                                   name="loan_provision_within_principal"),
         ]
         indexes = [models.Index(fields=["state", "maturity_date"])]
 
@@ -89,6 +97,15 @@ class Loan(FSMModelMixin, models.Model):
         pass
 
 
+class InstallmentStatus(models.TextChoices):
+    """As marked by the last end of day."""
+
+    SCHEDULED = "scheduled", "Scheduled"
+    DUE = "due", "Due"
+    OVERDUE = "overdue", "Overdue"
+    PAID = "paid", "Paid"
+
+
 class LoanInstallment(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="installments")
     number = models.PositiveSmallIntegerField()
@@ -104,6 +121,7 @@ class LoanInstallment(models.Model):
     principal_paid = models.DecimalField(default=0, **money_field_kwargs())
     interest_paid = models.DecimalField(default=0, **money_field_kwargs())
     fee_paid = models.DecimalField(default=0, **money_field_kwargs())
+    status = models.CharField(max_length=10, choices=InstallmentStatus.choices, default=InstallmentStatus.SCHEDULED)
 
     class Meta:
         ordering = ["loan_id", "number"]

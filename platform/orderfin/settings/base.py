@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "apps.ledger",
     "apps.repayments",
     "apps.collections",
+    "apps.notifications",
+    "apps.eod",
     "apps.api",
     "apps.portal",
     "apps.backoffice",
