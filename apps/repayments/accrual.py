@@ -10,8 +10,7 @@ running a date twice (or an earlier date after a later one) posts nothing.
 import datetime
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 
 from apps.core.money import quantize
 from apps.ledger.locks import lender_position_lock
@@ -33,36 +32,99 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
     return due if elapsed == days else quantize(due * elapsed / days)
 
 
-def _periods(loan: Loan, installments: list[LoanInstallment]):
-    start = loan.start_date
-    for installment in installments:
-        yield installment, start, installment.due_date
-        start = installment.due_date
+# Interest and fees, set-based over loans lo <= id < hi: each installment's accrued amount moves up to
+# repayments_accrued_through (migration 0004, the SQL twin of accrued_through) for its period, which
+# starts at the previous installment's due date. Rows are locked (FOR UPDATE) before their old value is
+# read, so a repayment accruing the same loan concurrently is waited for and never double-counted.
+# Only performing loans accrue: a defaulted loan is non-accrual.
+_INTEREST_SQL = """
+WITH sched AS (
+    SELECT i.id, l.merchant_id,
+           repayments_accrued_through(i.interest_due, coalesce(lag(i.due_date) OVER w, l.start_date), i.due_date, %(d)s) AS ti,
+           repayments_accrued_through(i.fee_due, coalesce(lag(i.due_date) OVER w, l.start_date), i.due_date, %(d)s) AS tf
+    FROM repayments_loaninstallment i JOIN repayments_loan l ON l.id = i.loan_id
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue')
+    WINDOW w AS (PARTITION BY i.loan_id ORDER BY i.number)
+),
+locked AS (
+    SELECT i.id, s.merchant_id, s.ti, s.tf,
+           greatest(s.ti - i.interest_accrued, 0) AS di, greatest(s.tf - i.fee_accrued, 0) AS df
+    FROM repayments_loaninstallment i JOIN sched s ON s.id = i.id
+    WHERE s.ti > i.interest_accrued OR s.tf > i.fee_accrued
+    FOR UPDATE OF i
+),
+upd AS (
+    UPDATE repayments_loaninstallment i
+    SET interest_accrued = i.interest_accrued + k.di, fee_accrued = i.fee_accrued + k.df
+    FROM locked k WHERE i.id = k.id
+    RETURNING k.merchant_id, k.di, k.df
+)
+SELECT m.lender_id, sum(u.di), sum(u.df), count(*)
+FROM upd u JOIN merchants_merchant m ON m.id = u.merchant_id GROUP BY m.lender_id ORDER BY m.lender_id
+"""
+
+# Penalty interest on overdue principal for the days since the loan's last penalty accrual: principal is
+# overdue from the day after its due date; one day's penalty is rounded to the cent and then multiplied,
+# so the total never depends on how the days were split between runs (a catch-up, a nightly EOD or a
+# replay after a reversal). Each (installment, period) is recorded so a reversal can take it back.
+_PENALTY_SQL = """
+WITH loans AS (
+    SELECT l.id, l.merchant_id, l.penalty_annual_rate AS rate, coalesce(l.penalty_accrued_through, l.start_date) AS since,
+           CASE l.day_count WHEN 'ACT/365' THEN 365 ELSE 360 END AS basis
+    FROM repayments_loan l
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue') AND l.penalty_annual_rate > 0
+      AND coalesce(l.penalty_accrued_through, l.start_date) < %(d)s
+      AND EXISTS (SELECT 1 FROM repayments_loaninstallment o
+                  WHERE o.loan_id = l.id AND o.due_date < %(d)s AND o.principal_paid < o.principal_due)
+    FOR UPDATE OF l
+),
+due AS (
+    SELECT i.id AS installment_id, l.id AS loan_id, l.merchant_id, greatest(l.since, i.due_date) AS first_day,
+           round((i.principal_due - i.principal_paid) * l.rate / l.basis, 2) AS per_day
+    FROM loans l JOIN repayments_loaninstallment i ON i.loan_id = l.id
+    WHERE i.principal_paid < i.principal_due AND i.due_date < %(d)s
+),
+ins AS (
+    INSERT INTO repayments_penaltyaccrual (loan_id, installment_id, period_start, period_end, amount)
+    SELECT loan_id, installment_id, first_day, %(d)s, per_day * (%(d)s - first_day)
+    FROM due WHERE per_day > 0 AND first_day < %(d)s
+    RETURNING installment_id, loan_id, amount
+),
+per_installment AS (
+    SELECT installment_id, sum(amount) AS amount FROM ins GROUP BY installment_id
+),
+upd AS (
+    UPDATE repayments_loaninstallment i SET penalty_accrued = i.penalty_accrued + p.amount
+    FROM per_installment p WHERE i.id = p.installment_id
+    RETURNING i.loan_id, p.amount
+),
+through AS (
+    UPDATE repayments_loan l SET penalty_accrued_through = %(d)s
+    WHERE l.id IN (SELECT DISTINCT loan_id FROM upd)
+    RETURNING l.id, l.merchant_id
+)
+SELECT m.lender_id, sum(u.amount), count(DISTINCT u.loan_id)
+FROM upd u JOIN through t ON t.id = u.loan_id JOIN merchants_merchant m ON m.id = t.merchant_id
+GROUP BY m.lender_id ORDER BY m.lender_id
+"""
 
 
-@transaction.atomic
-def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | None:
-    """Bring the loan's interest and fee accruals up to `through`; one journal entry, or None if nothing is due."""
-    lender = loan.merchant.lender
-    lender_position_lock(lender)
-    loan = Loan.objects.select_for_update().get(pk=loan.pk)
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
-    interest = fee = ZERO
-    changed = []
-    for installment, start, end in _periods(loan, installments):
-        target_interest = accrued_through(due=installment.interest_due, period_start=start, period_end=end, through=through)
-        target_fee = accrued_through(due=installment.fee_due, period_start=start, period_end=end, through=through)
-        delta_interest = max(target_interest - installment.interest_accrued, ZERO)
-        delta_fee = max(target_fee - installment.fee_accrued, ZERO)
-        if delta_interest or delta_fee:
-            installment.interest_accrued += delta_interest
-            installment.fee_accrued += delta_fee
-            interest += delta_interest
-            fee += delta_fee
-            changed.append(installment)
-    penalty = _penalties_accrue(loan, installments, through, changed)
-    if not changed:
-        return None
+def interest_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, Decimal, int]]:
+    """Accrue interest and fees of loans lo <= id < hi through a date: {lender id: (interest, fees, installments)}."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INTEREST_SQL, {"lo": lo, "hi": hi, "d": through})
+        return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
+
+
+def penalties_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, int]]:
+    """Accrue penalty interest of loans lo <= id < hi through a date: {lender id: (penalty, loans)}."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PENALTY_SQL, {"lo": lo, "hi": hi, "d": through})
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+
+
+def accrual_lines(*, interest: Decimal = ZERO, fee: Decimal = ZERO, penalty: Decimal = ZERO) -> list:
+    """The GL lines of an accrual: receivable up, income up."""
     lines = []
     if penalty:
         lines += [dr(Acct.LOANS_PENALTIES, penalty), cr(Acct.PENALTY_INCOME, penalty)]
@@ -70,43 +132,29 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
         lines += [dr(Acct.LOANS_INTEREST, interest), cr(Acct.INTEREST_INCOME, interest)]
     if fee:
         lines += [dr(Acct.LOANS_FEES, fee), cr(Acct.FEE_INCOME, fee)]
+    return lines
+
+
+@transaction.atomic
+def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | None:
+    """Bring one loan's interest, fee and penalty accruals up to `through`: one journal entry, or None.
+
+    The same SQL end of day runs over chunks of loans, here for one loan, posted on its own.
+    """
+    lender = loan.merchant.lender
+    lender_position_lock(lender)
+    Loan.objects.select_for_update().filter(pk=loan.pk).values_list("pk").get()
+    interest, fee, _ = interest_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through).get(lender.pk, (ZERO, ZERO, 0))
+    penalty, _ = penalties_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through).get(lender.pk, (ZERO, 0))
+    lines = accrual_lines(interest=interest, fee=fee, penalty=penalty)
+    if not lines:
+        return None
     reference = f"accrual:{loan.pk}:{through.isoformat()}"
     earlier = JournalEntry.objects.filter(lender=lender, reference__startswith=reference).count()
     if earlier:  # re-accrual after a reversal took penalty back
         reference = f"{reference}:{earlier + 1}"
-    entry = post_locked(lender=lender, reference=reference, lines=lines,
-                        kind=EntryKind.ACCRUAL, business_date=through, actor=actor,
-                        description=f"Accrual for loan #{loan.pk} through {through}")
-    LoanInstallment.objects.bulk_update(changed, ["interest_accrued", "fee_accrued", "penalty_accrued"])
-    Loan.objects.filter(pk=loan.pk).filter(Q(penalty_accrued_through__isnull=True) | Q(penalty_accrued_through__lt=through)) \
-        .update(penalty_accrued_through=through)
-    return entry
-
-
-def _penalties_accrue(loan: Loan, installments: list[LoanInstallment], through: datetime.date, changed: list) -> Decimal:
-    """Penalty interest for the days since the last accrual on each installment's overdue principal.
-
-    Principal is overdue from the day after its due date; ACT/360, a day's penalty rounded to the cent.
-    """
-    since = loan.penalty_accrued_through or loan.start_date
-    total = ZERO
-    for installment in installments:
-        overdue = installment.principal_due - installment.principal_paid
-        first_day = max(since, installment.due_date)  # days after `first_day` up to `through` are overdue
-        days = (through - first_day).days
-        if overdue <= 0 or days <= 0 or not loan.penalty_annual_rate:
-            continue
-        # One day's penalty is rounded to the cent, then multiplied: the total never depends on how
-        # the days were split between runs (a catch-up, a daily EOD or a replay after a reversal).
-        amount = quantize(overdue * loan.penalty_annual_rate / 360) * days
-        if amount:
-            PenaltyAccrual.objects.create(loan=loan, installment=installment, period_start=first_day, period_end=through,
-                                          amount=amount)
-            installment.penalty_accrued += amount
-            total += amount
-            if installment not in changed:
-                changed.append(installment)
-    return total
+    return post_locked(lender=lender, reference=reference, lines=lines, kind=EntryKind.ACCRUAL, business_date=through,
+                       actor=actor, description=f"Accrual for loan #{loan.pk} through {through}")
 
 
 def penalties_unwind(*, loan: Loan, after: datetime.date, actor, reference: str) -> None:

@@ -65,10 +65,13 @@ def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str) 
 
 
 @transaction.atomic
-def margin_calls_enforce(*, as_of: datetime.date, actor="system:margin-calls") -> int:
-    """Accelerate every loan whose margin call passed its deadline uncured; returns how many."""
+def margin_calls_enforce(*, as_of: datetime.date, actor="system:margin-calls", loan_ids: tuple[int, int] | None = None) -> int:
+    """Accelerate every loan (lo <= id < hi if `loan_ids`) whose margin call passed its deadline uncured; how many."""
     count = 0
-    for call in MarginCall.objects.select_for_update().filter(state=MarginCallState.OPEN, deadline__lt=as_of):
+    calls = MarginCall.objects.select_for_update().filter(state=MarginCallState.OPEN, deadline__lt=as_of)
+    if loan_ids:
+        calls = calls.filter(loan_id__gte=loan_ids[0], loan_id__lt=loan_ids[1])
+    for call in calls:
         loan_accelerate(loan=call.loan, as_of=as_of, actor=actor, reason=f"Margin call of {call.shortfall:,.2f} not cured")
         MarginCall.objects.filter(pk=call.pk).update(state=MarginCallState.ACCELERATED, closed_at=timezone.now())
         count += 1

@@ -134,6 +134,12 @@ DEFAULT_CURRENCY = "CNY"
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "OrderFin <no-reply@orderfin.local>")
+# SMS leaves through a pluggable backend: a class with send(to, body) (apps/notifications/sms.py).
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "apps.notifications.sms.ConsoleSmsBackend")
+
+# End of day: loans per chunk (one Celery task and one transaction each) and the nightly cutoff (HH:MM, TIME_ZONE).
+EOD_CHUNK_SIZE = int(os.environ.get("EOD_CHUNK_SIZE", "20000"))
+EOD_CUTOFF = os.environ.get("EOD_CUTOFF", "23:30")
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,8 @@
 """Celery: Redis broker, database-backed beat schedule."""
 
-from .base import REDIS_URL, TIME_ZONE
+from celery.schedules import crontab
+
+from .base import EOD_CUTOFF, REDIS_URL, TIME_ZONE
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
@@ -13,6 +15,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static schedule; django-celery-beat copies it into its tables, where admins can tune it.
 CELERY_BEAT_SCHEDULE = {
     "financing-offers-expire": {"task": "financing.offers_expire", "schedule": 300.0},
-    # End of day will own this step; until then it runs hourly (it is idempotent).
-    "repayments-margin-calls-enforce": {"task": "repayments.margin_calls_enforce", "schedule": 3600.0},
+    # Catches up every missed business date through today, in order; resumes an interrupted run.
+    "eod-nightly": {"task": "eod.catch_up", "schedule": crontab(hour=int(EOD_CUTOFF.split(":")[0]),
+                                                                minute=int(EOD_CUTOFF.split(":")[1]))},
+    "notifications-outbox-dispatch": {"task": "notifications.outbox_dispatch", "schedule": 60.0},
 }

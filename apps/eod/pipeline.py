@@ -1,0 +1,137 @@
+"""Running end of day: prepare a run, execute its chunks step by step, finish, catch up.
+
+A run for business date D holds one chunk row per (step, loan-id range). A chunk runs in
+one transaction that locks its row (SKIP LOCKED, so a duplicate task just returns), does
+the step's set-based work and marks the row done — all or nothing. Steps are barriers: no
+chunk of a step runs while a chunk of an earlier step is pending. So a worker killed mid-
+chunk leaves that chunk pending, and the next `advance` (a rerun, the admin's Resume, the
+nightly task) dispatches exactly the chunks still pending: each chunk's work lands once.
+
+Dates run in order: D runs only after D − 1 completed (when any run exists), and a
+catch-up runs every missed date up to the target.
+"""
+
+import datetime
+import time
+from importlib import import_module
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+
+from apps.collections.setup import collections_setup_ensure
+from apps.core.errors import Conflict
+
+from .chunks import Chunk
+from .models import EodChunk, EodRun, RunState
+from .steps import STEPS
+
+STEP_NAMES = [name for name, _ in STEPS]
+
+
+def _functions(step: str):
+    for path in dict(STEPS)[step]:
+        module, name = path.rsplit(".", 1)
+        yield getattr(import_module(module), name)
+
+
+def dates_due(*, through: datetime.date) -> list[datetime.date]:
+    """The business dates still to run, in order, up to `through` (just `through` on a fresh system)."""
+    last = EodRun.objects.filter(state=RunState.COMPLETED).aggregate(last=Max("business_date"))["last"]
+    unfinished = EodRun.objects.exclude(state=RunState.COMPLETED).order_by("business_date").values_list(
+        "business_date", flat=True).first()
+    start = unfinished or (last + datetime.timedelta(days=1) if last else through)
+    return [start + datetime.timedelta(days=n) for n in range((through - start).days + 1)]
+
+
+def run_prepare(*, business_date: datetime.date, actor=None, chunk_size: int | None = None) -> EodRun:
+    """The run for a date, with its chunk rows; created on first call, returned as it is afterwards."""
+    due = dates_due(through=business_date)
+    if due and due[0] < business_date:
+        raise Conflict(f"End of day for {due[0]} has not completed; run the dates in order (catch up first).",
+                       code="EOD_OUT_OF_ORDER")
+    existing = EodRun.objects.filter(business_date=business_date).first()
+    if existing:
+        return existing
+    collections_setup_ensure()
+    size = chunk_size or settings.EOD_CHUNK_SIZE
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM repayments_loan")
+        id_min, id_max = cursor.fetchone()
+    try:
+        with transaction.atomic():
+            run = EodRun.objects.create(business_date=business_date, chunk_size=size, id_min=id_min, id_max=id_max,
+                                        started_by=actor if getattr(actor, "pk", None) else None)
+            EodChunk.objects.bulk_create([EodChunk(run=run, step=step, lo=lo, hi=min(lo + size, id_max + 1))
+                                          for step in STEP_NAMES for lo in range(id_min, id_max + 1, size)])
+    except IntegrityError:  # another process prepared it first
+        return EodRun.objects.get(business_date=business_date)
+    return run
+
+
+def chunk_execute(chunk_id: int) -> bool:
+    """Run one chunk if it is pending, unlocked and its step's turn has come; True if it ran."""
+    with transaction.atomic():
+        row = (EodChunk.objects.select_for_update(skip_locked=True, of=("self",)).select_related("run")
+               .filter(pk=chunk_id, done=False).first())
+        if row is None:
+            return False
+        earlier = STEP_NAMES[:STEP_NAMES.index(row.step)]
+        if EodChunk.objects.filter(run_id=row.run_id, done=False, step__in=earlier).exists():
+            return False
+        started = time.monotonic()
+        chunk = Chunk(run_id=row.run_id, business_date=row.run.business_date, lo=row.lo, hi=row.hi)
+        rows = sum(function(chunk) for function in _functions(row.step))
+        EodChunk.objects.filter(pk=row.pk).update(done=True, rows=rows, seconds=time.monotonic() - started,
+                                                  finished_at=timezone.now())
+    return True
+
+
+def pending_chunks(run: EodRun) -> tuple[str | None, list[int]]:
+    """The first step with pending chunks and their ids (None, [] when the run has nothing left)."""
+    pending = list(EodChunk.objects.filter(run=run, done=False).values_list("step", "id"))
+    for step in STEP_NAMES:
+        ids = sorted(chunk_id for name, chunk_id in pending if name == step)
+        if ids:
+            return step, ids
+    return None, []
+
+
+def run_finish(run: EodRun) -> bool:
+    """Mark the run completed once no chunk is pending; True only for the call that completed it."""
+    if EodChunk.objects.filter(run=run, done=False).exists():
+        return False
+    return bool(EodRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
+        state=RunState.COMPLETED, step="", finished_at=timezone.now()))
+
+
+def run_inline(run: EodRun) -> EodRun:
+    """Execute every pending chunk of the run in this process, step by step (tests, `run_eod --inline`)."""
+    while True:
+        step, ids = pending_chunks(run)
+        if step is None:
+            break
+        EodRun.objects.filter(pk=run.pk).update(step=step)
+        for chunk_id in ids:
+            chunk_execute(chunk_id)
+        if pending_chunks(run) == (step, ids):  # nothing moved: a chunk is locked by another worker
+            raise Conflict(f"End of day {run.business_date}: chunks of {step} are held by another worker.",
+                           code="EOD_BUSY")
+    run_finish(run)
+    run.refresh_from_db()
+    return run
+
+
+def catch_up_inline(*, through: datetime.date, actor=None, chunk_size: int | None = None) -> list[EodRun]:
+    """Run every missed date up to `through`, in order, in this process."""
+    return [run_inline(run_prepare(business_date=d, actor=actor, chunk_size=chunk_size)) for d in dates_due(through=through)]
+
+
+def run_progress(run: EodRun) -> list[dict]:
+    """Per step: chunks done and total, rows changed, seconds spent."""
+    stats = {row["step"]: row for row in EodChunk.objects.filter(run=run).values("step").annotate(
+        total=Count("id"), done=Count("id", filter=Q(done=True)), rows=Sum("rows"), seconds=Sum("seconds"))}
+    return [{"step": step, "total": stats.get(step, {}).get("total", 0), "done": stats.get(step, {}).get("done", 0),
+             "rows": stats.get(step, {}).get("rows") or 0, "seconds": stats.get(step, {}).get("seconds") or 0.0}
+            for step in STEP_NAMES]
