@@ -79,21 +79,21 @@ def installments_mark(chunk: Chunk) -> int:
 # overdue_since is the day after that due date and DPD on D is D − overdue_since + 1.
 _DELINQUENCY_SQL = """
 WITH oldest AS (
-    SELECT l.id, (SELECT min(i.due_date) + 1 FROM repayments_loaninstallment i
-                  WHERE i.loan_id = l.id AND i.due_date < %(d)s
-                    AND (i.principal_paid < i.principal_due OR i.interest_paid < i.interest_due
-                         OR i.fee_paid < i.fee_due)) AS since
-    FROM repayments_loan l
-    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue', 'defaulted')
+    SELECT i.loan_id, min(i.due_date) + 1 AS since
+    FROM repayments_loaninstallment i
+    WHERE i.loan_id >= %(lo)s AND i.loan_id < %(hi)s AND i.due_date < %(d)s
+      AND (i.principal_paid < i.principal_due OR i.interest_paid < i.interest_due OR i.fee_paid < i.fee_due)
+    GROUP BY i.loan_id
 ),
 graded AS (
-    SELECT id, since, CASE
-        WHEN since IS NULL THEN 'current'
-        WHEN %(d)s - since + 1 <= 30 THEN '1-30'
-        WHEN %(d)s - since + 1 <= 60 THEN '31-60'
-        WHEN %(d)s - since + 1 <= 90 THEN '61-90'
+    SELECT l.id, o.since, CASE
+        WHEN o.since IS NULL THEN 'current'
+        WHEN %(d)s - o.since + 1 <= 30 THEN '1-30'
+        WHEN %(d)s - o.since + 1 <= 60 THEN '31-60'
+        WHEN %(d)s - o.since + 1 <= 90 THEN '61-90'
         ELSE '90+' END AS bucket
-    FROM oldest
+    FROM repayments_loan l LEFT JOIN oldest o ON o.loan_id = l.id
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue', 'defaulted')
 ),
 upd AS (
     UPDATE repayments_loan l SET overdue_since = g.since, bucket = g.bucket FROM graded g

@@ -1,5 +1,7 @@
 """Celery: Redis broker, database-backed beat schedule."""
 
+import os
+
 from celery.schedules import crontab
 
 from .base import EOD_CUTOFF, REDIS_URL, TIME_ZONE
@@ -7,6 +9,8 @@ from .base import EOD_CUTOFF, REDIS_URL, TIME_ZONE
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TIMEZONE = TIME_ZONE
+# One broker can serve several deployments (or a benchmark beside a running platform): each its own queue.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
