@@ -8,8 +8,10 @@ from apps.core.views import healthz
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="portal:home", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("portal/notices/", include("apps.notifications.urls")),
     path("portal/", include("apps.portal.urls")),
     path("backoffice/ledger/", include("apps.ledger.urls")),
+    path("backoffice/eod/", include("apps.eod.urls")),
     path("backoffice/", include("apps.backoffice.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,55 @@
+"""A real-time repayment during end of day: the loan ends consistent either way round."""
+
+import datetime
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections, transaction
+
+from apps.eod.chunks import Chunk
+from apps.eod.pipeline import catch_up_inline
+from apps.financing.disbursement import loan_disburse
+from apps.repayments import eod
+from apps.repayments.models import LoanState
+from apps.repayments.selectors import reconciliation_get
+from apps.repayments.services import repayment_post
+
+DAY = datetime.timedelta(days=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repayment_waits_for_the_chunk_holding_its_loan_and_then_sees_its_result(accepted, lender):
+    loan = loan_disburse(application=accepted("1800.00"), actor="t")
+    late = loan.maturity_date + 5 * DAY
+    catch_up_inline(through=late - DAY)
+    chunk = Chunk(run_id=0, business_date=late, lo=loan.pk, hi=loan.pk + 1)
+    paid = threading.Event()
+
+    def pay():
+        try:
+            repayment_post(loan=loan, amount=Decimal("5000.00"), source="portal", reference="during-eod", actor="m",
+                           received_on=late)
+            paid.set()
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():  # the chunk's transaction: accrual has locked the loan's installments
+        eod.interest_accrue(chunk)
+        eod.penalties_accrue(chunk)
+        payer = threading.Thread(target=pay)
+        payer.start()
+        payer.join(timeout=2)
+        assert not paid.is_set()  # it queues behind the chunk instead of interleaving with it
+    payer.join(timeout=30)
+    assert paid.is_set()
+    catch_up_inline(through=late)  # the rest of the night sees the payment: current again, nothing provisioned
+    loan.refresh_from_db()
+    assert loan.state == LoanState.PAID_OFF and loan.provision == 0
+    installment = loan.installments.get()
+    # penalty for the 5 days overdue, accrued once (by the chunk), then paid
+    assert installment.penalty_accrued == installment.penalty_paid == Decimal("2.50")
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM repayments_penaltyaccrual WHERE loan_id = %s", [loan.pk])
+        assert cursor.fetchone()[0] >= 1
