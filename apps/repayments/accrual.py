@@ -34,29 +34,29 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
 
 # Interest and fees, set-based over loans lo <= id < hi: each installment's accrued amount moves up to
 # repayments_accrued_through (migration 0004, the SQL twin of accrued_through) for its period, which
-# starts at the previous installment's due date. Rows are locked (FOR UPDATE) before their old value is
-# read, so a repayment accruing the same loan concurrently is waited for and never double-counted.
+# starts at the previous installment's due date (the loan's start for the first). Only installments not
+# yet fully accrued whose period has begun are read; they are locked (FOR UPDATE) before their old value
+# is read, so a repayment accruing the same loan concurrently is waited for and never double-counted.
 # Only performing loans accrue: a defaulted loan is non-accrual.
 _INTEREST_SQL = """
-WITH sched AS (
+WITH locked AS (
     SELECT i.id, l.merchant_id,
-           repayments_accrued_through(i.interest_due, coalesce(lag(i.due_date) OVER w, l.start_date), i.due_date, %(d)s) AS ti,
-           repayments_accrued_through(i.fee_due, coalesce(lag(i.due_date) OVER w, l.start_date), i.due_date, %(d)s) AS tf
-    FROM repayments_loaninstallment i JOIN repayments_loan l ON l.id = i.loan_id
-    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue')
-    WINDOW w AS (PARTITION BY i.loan_id ORDER BY i.number)
-),
-locked AS (
-    SELECT i.id, s.merchant_id, s.ti, s.tf,
-           greatest(s.ti - i.interest_accrued, 0) AS di, greatest(s.tf - i.fee_accrued, 0) AS df
-    FROM repayments_loaninstallment i JOIN sched s ON s.id = i.id
-    WHERE s.ti > i.interest_accrued OR s.tf > i.fee_accrued
+           greatest(repayments_accrued_through(i.interest_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s)
+                    - i.interest_accrued, 0) AS di,
+           greatest(repayments_accrued_through(i.fee_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s)
+                    - i.fee_accrued, 0) AS df
+    FROM repayments_loan l
+    JOIN repayments_loaninstallment i ON i.loan_id = l.id
+    LEFT JOIN repayments_loaninstallment p ON p.loan_id = i.loan_id AND p.number = i.number - 1
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
+      AND l.state IN ('active', 'overdue') AND coalesce(p.due_date, l.start_date) < %(d)s
+      AND (i.interest_accrued < i.interest_due OR i.fee_accrued < i.fee_due)
     FOR UPDATE OF i
 ),
 upd AS (
     UPDATE repayments_loaninstallment i
     SET interest_accrued = i.interest_accrued + k.di, fee_accrued = i.fee_accrued + k.df
-    FROM locked k WHERE i.id = k.id
+    FROM locked k WHERE i.id = k.id AND (k.di > 0 OR k.df > 0)
     RETURNING k.merchant_id, k.di, k.df
 )
 SELECT m.lender_id, sum(u.di), sum(u.df), count(*)

@@ -7,7 +7,7 @@ ACCRUED_THROUGH = """
 CREATE OR REPLACE FUNCTION repayments_accrued_through(due numeric, period_start date, period_end date, through date)
 RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN period_end - period_start <= 0 OR through >= period_end THEN due
+        WHEN due = 0 OR period_end - period_start <= 0 OR through >= period_end THEN due
         WHEN through <= period_start THEN 0::numeric
         ELSE round(due * (through - period_start) / (period_end - period_start), 2)
     END

@@ -42,9 +42,9 @@ SELECT %(lender)s, 'Shop ' || g, 'shop-' || g, 'Owner ' || g, 'shop' || g || '@e
 FROM generate_series(1, %(merchants)s) g;
 
 INSERT INTO financing_financingapplication (merchant_id, amount, currency, state, decision_note, created_at)
-SELECT m.id, 1000 + (g %% 50) * 100, 'CNY', 'disbursed', '', now()
+SELECT first.id + (g %% %(merchants)s), 1000 + (g %% 50) * 100, 'CNY', 'disbursed', '', now()
 FROM generate_series(1, %(loans)s) g
-JOIN LATERAL (SELECT min(id) + (g %% %(merchants)s) AS id FROM merchants_merchant WHERE lender_id = %(lender)s) m ON true;
+CROSS JOIN (SELECT min(id) AS id FROM merchants_merchant WHERE lender_id = %(lender)s) first;
 
 -- g %% 5 = 1: term loan; g %% 10 = 0: an advance past due by (g / 10) %% 130 days; otherwise current.
 INSERT INTO repayments_loan (application_id, merchant_id, product, currency, principal, lender_principal, partner_principal,
