@@ -53,6 +53,9 @@ def run_prepare(*, business_date: datetime.date, actor=None, chunk_size: int | N
                        code="EOD_OUT_OF_ORDER")
     existing = EodRun.objects.filter(business_date=business_date).first()
     if existing:
+        if existing.state == RunState.FAILED:  # resuming after the cause was fixed
+            EodRun.objects.filter(pk=existing.pk).update(state=RunState.RUNNING, error="")
+            existing.refresh_from_db()
         return existing
     collections_setup_ensure()
     size = chunk_size or settings.EOD_CHUNK_SIZE
@@ -71,7 +74,20 @@ def run_prepare(*, business_date: datetime.date, actor=None, chunk_size: int | N
 
 
 def chunk_execute(chunk_id: int) -> bool:
-    """Run one chunk if it is pending, unlocked and its step's turn has come; True if it ran."""
+    """Run one chunk if it is pending, unlocked and its step's turn has come; True if it ran.
+
+    A chunk that raises rolls back whole; the run is marked failed with the error (shown in the
+    back-office) and stays resumable.
+    """
+    try:
+        return _chunk_execute(chunk_id)
+    except Exception as exc:
+        run_id = EodChunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+        EodRun.objects.filter(pk=run_id).update(state=RunState.FAILED, error=f"{type(exc).__name__}: {exc}"[:4000])
+        raise
+
+
+def _chunk_execute(chunk_id: int) -> bool:
     with transaction.atomic():
         row = (EodChunk.objects.select_for_update(skip_locked=True, of=("self",)).select_related("run")
                .filter(pk=chunk_id, done=False).first())
@@ -104,8 +120,8 @@ def run_finish(run: EodRun) -> bool:
     """Mark the run completed once no chunk is pending; True only for the call that completed it."""
     if EodChunk.objects.filter(run=run, done=False).exists():
         return False
-    return bool(EodRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
-        state=RunState.COMPLETED, step="", finished_at=timezone.now()))
+    return bool(EodRun.objects.filter(pk=run.pk).exclude(state=RunState.COMPLETED).update(
+        state=RunState.COMPLETED, step="", error="", finished_at=timezone.now()))
 
 
 def run_inline(run: EodRun) -> EodRun:

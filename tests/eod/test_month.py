@@ -110,3 +110,23 @@ def test_dates_run_in_order(book):
     with pytest.raises(Conflict):
         run_prepare(business_date=TODAY + 3 * DAY)
     assert not Loan.objects.filter(state=LoanState.OVERDUE).exists()
+
+
+def test_a_failing_chunk_marks_the_run_failed_and_a_rerun_resumes_it(book, monkeypatch):
+    from apps.repayments import eod
+
+    real = eod.provisions_post
+
+    def broken(chunk):
+        raise RuntimeError("provision table unreachable")
+
+    monkeypatch.setattr(eod, "provisions_post", broken)
+    with pytest.raises(RuntimeError):
+        catch_up_inline(through=TODAY)
+    run = EodRun.objects.get(business_date=TODAY)
+    assert run.state == RunState.FAILED and "provision table unreachable" in run.error
+    assert run.chunks.filter(step="accrue_interest", done=True).exists()
+    assert not run.chunks.filter(step="provisions", done=True).exists()
+    monkeypatch.setattr(eod, "provisions_post", real)
+    (resumed,) = catch_up_inline(through=TODAY)
+    assert resumed.pk == run.pk and resumed.state == RunState.COMPLETED and resumed.error == ""
