@@ -37,8 +37,8 @@ upcoming AS (
     SELECT l.id AS loan_id, m.lender_id, i.due_date, (%(d)s - i.due_date) AS dpd, {_UNPAID} AS amount
     FROM repayments_loan l JOIN merchants_merchant m ON m.id = l.merchant_id
     JOIN repayments_loaninstallment i ON i.loan_id = l.id
-    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue')
-      AND i.due_date > %(d)s AND i.due_date <= %(d)s + %(lead)s AND {_UNPAID} > 0
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
+      AND l.state IN ('active', 'overdue') AND i.due_date > %(d)s AND i.due_date <= %(d)s + %(lead)s AND {_UNPAID} > 0
 ),
 overdue AS (
     SELECT l.id AS loan_id, m.lender_id, l.overdue_since - 1 AS due_date, (%(d)s - l.overdue_since + 1) AS dpd,

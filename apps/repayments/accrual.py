@@ -34,9 +34,9 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
 
 # Interest and fees, set-based over loans lo <= id < hi: each installment's accrued amount moves up to
 # repayments_accrued_through (migration 0004, the SQL twin of accrued_through) for its period, which
-# starts at the previous installment's due date (the loan's start for the first). Only installments not
-# yet fully accrued whose period has begun are read; they are locked (FOR UPDATE) before their old value
-# is read, so a repayment accruing the same loan concurrently is waited for and never double-counted.
+# starts at the previous installment's due date (the loan's start for the first). Only installments with
+# something to accrue are read; they are locked (FOR UPDATE) before their old value is read, so a
+# repayment accruing the same loan concurrently is waited for and never double-counted.
 # Only performing loans accrue: a defaulted loan is non-accrual.
 _INTEREST_SQL = """
 WITH locked AS (
@@ -50,13 +50,15 @@ WITH locked AS (
     LEFT JOIN repayments_loaninstallment p ON p.loan_id = i.loan_id AND p.number = i.number - 1
     WHERE l.id >= %(lo)s AND l.id < %(hi)s AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
       AND l.state IN ('active', 'overdue') AND coalesce(p.due_date, l.start_date) < %(d)s
-      AND (i.interest_accrued < i.interest_due OR i.fee_accrued < i.fee_due)
+      AND (repayments_accrued_through(i.interest_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s)
+           > i.interest_accrued
+           OR repayments_accrued_through(i.fee_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s) > i.fee_accrued)
     FOR UPDATE OF i
 ),
 upd AS (
     UPDATE repayments_loaninstallment i
     SET interest_accrued = i.interest_accrued + k.di, fee_accrued = i.fee_accrued + k.df
-    FROM locked k WHERE i.id = k.id AND (k.di > 0 OR k.df > 0)
+    FROM locked k WHERE i.id = k.id AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s AND (k.di > 0 OR k.df > 0)
     RETURNING k.merchant_id, k.di, k.df
 )
 SELECT m.lender_id, sum(u.di), sum(u.df), count(*)
@@ -75,14 +77,15 @@ WITH loans AS (
     WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue') AND l.penalty_annual_rate > 0
       AND coalesce(l.penalty_accrued_through, l.start_date) < %(d)s
       AND EXISTS (SELECT 1 FROM repayments_loaninstallment o
-                  WHERE o.loan_id = l.id AND o.due_date < %(d)s AND o.principal_paid < o.principal_due)
+                  WHERE o.loan_id = l.id AND o.loan_id >= %(lo)s AND o.loan_id < %(hi)s
+                    AND o.due_date < %(d)s AND o.principal_paid < o.principal_due)
     FOR UPDATE OF l
 ),
 due AS (
     SELECT i.id AS installment_id, l.id AS loan_id, l.merchant_id, greatest(l.since, i.due_date) AS first_day,
            round((i.principal_due - i.principal_paid) * l.rate / l.basis, 2) AS per_day
     FROM loans l JOIN repayments_loaninstallment i ON i.loan_id = l.id
-    WHERE i.principal_paid < i.principal_due AND i.due_date < %(d)s
+    WHERE i.loan_id >= %(lo)s AND i.loan_id < %(hi)s AND i.principal_paid < i.principal_due AND i.due_date < %(d)s
 ),
 ins AS (
     INSERT INTO repayments_penaltyaccrual (loan_id, installment_id, period_start, period_end, amount)
@@ -95,12 +98,12 @@ per_installment AS (
 ),
 upd AS (
     UPDATE repayments_loaninstallment i SET penalty_accrued = i.penalty_accrued + p.amount
-    FROM per_installment p WHERE i.id = p.installment_id
+    FROM per_installment p WHERE i.id = p.installment_id AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
     RETURNING i.loan_id, p.amount
 ),
 through AS (
     UPDATE repayments_loan l SET penalty_accrued_through = %(d)s
-    WHERE l.id IN (SELECT DISTINCT loan_id FROM upd)
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.id IN (SELECT DISTINCT loan_id FROM upd)
     RETURNING l.id, l.merchant_id
 )
 SELECT m.lender_id, sum(u.amount), count(DISTINCT u.loan_id)

@@ -59,12 +59,12 @@ WITH marked AS (
         WHEN i.due_date = %(d)s THEN 'due'
         ELSE 'scheduled' END AS status
     FROM repayments_loaninstallment i JOIN repayments_loan l ON l.id = i.loan_id
-    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.state IN ('active', 'overdue', 'defaulted', 'paid_off')
-      AND i.status <> 'paid'
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
+      AND l.state IN ('active', 'overdue', 'defaulted', 'paid_off') AND i.status <> 'paid'
 ),
 upd AS (
     UPDATE repayments_loaninstallment i SET status = m.status FROM marked m
-    WHERE i.id = m.id AND i.status <> m.status RETURNING 1
+    WHERE i.id = m.id AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s AND i.status <> m.status RETURNING 1
 )
 SELECT count(*) FROM upd
 """
@@ -97,7 +97,9 @@ graded AS (
 ),
 upd AS (
     UPDATE repayments_loan l SET overdue_since = g.since, bucket = g.bucket FROM graded g
-    WHERE l.id = g.id AND (l.overdue_since IS DISTINCT FROM g.since OR l.bucket <> g.bucket) RETURNING 1
+    WHERE l.id = g.id AND l.id >= %(lo)s AND l.id < %(hi)s
+      AND (l.overdue_since IS DISTINCT FROM g.since OR l.bucket <> g.bucket)
+    RETURNING 1
 )
 SELECT count(*) FROM upd
 """
@@ -134,7 +136,7 @@ target AS (
 upd AS (
     UPDATE repayments_loan l SET state = t.to_state,
         defaulted_on = CASE WHEN t.to_state = 'defaulted' THEN %(d)s ELSE l.defaulted_on END
-    FROM target t WHERE l.id = t.id AND t.to_state <> t.from_state
+    FROM target t WHERE l.id = t.id AND l.id >= %(lo)s AND l.id < %(hi)s AND t.to_state <> t.from_state
     RETURNING l.id, t.from_state, t.to_state
 ),
 audit AS (
@@ -179,11 +181,12 @@ needed AS (
 locked AS (
     SELECT l.id, n.lender_id, n.amount - l.provision AS delta
     FROM repayments_loan l JOIN needed n ON n.id = l.id
-    WHERE l.provision <> n.amount
+    WHERE l.id >= %(lo)s AND l.id < %(hi)s AND l.provision <> n.amount
     FOR UPDATE OF l
 ),
 upd AS (
-    UPDATE repayments_loan l SET provision = l.provision + k.delta FROM locked k WHERE l.id = k.id
+    UPDATE repayments_loan l SET provision = l.provision + k.delta FROM locked k
+    WHERE l.id = k.id AND l.id >= %(lo)s AND l.id < %(hi)s
     RETURNING k.lender_id, k.delta
 )
 SELECT lender_id, sum(delta), count(*) FROM upd GROUP BY lender_id ORDER BY lender_id

@@ -112,6 +112,8 @@ class Command(BaseCommand):
             worker = self._worker_start(base, scratch, workers)
             self._log("end of day for the day before (unmeasured) …")
             self._eod(today - datetime.timedelta(days=1), chunk_size, timeout)
+            with connection.cursor() as cursor:  # what autovacuum's analyze would know by the next night
+                cursor.execute("ANALYZE")
             self._log("end of day (measured) …")
             started = time.monotonic()
             self._eod(today, chunk_size, timeout)
