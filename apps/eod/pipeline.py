@@ -1,10 +1,11 @@
-"""Running end of day: prepare a run, execute its chunks step by step, finish, catch up.
+"""Running end of day: prepare a run, execute its chunks phase by phase, finish, catch up.
 
-A run for business date D holds one chunk row per (step, loan-id range). A chunk runs in
-one transaction that locks its row (SKIP LOCKED, so a duplicate task just returns), does
-the step's set-based work and marks the row done — all or nothing. Steps are barriers: no
-chunk of a step runs while a chunk of an earlier step is pending. So a worker killed mid-
-chunk leaves that chunk pending, and the next `advance` (a rerun, the admin's Resume, the
+A run for business date D holds one chunk row per (step, loan-id range). The steps that look
+only at a chunk's own loans form a phase: one task runs a loan range's pending steps of the
+phase in DESIGN.md order, in one transaction that locks their chunk rows (SKIP LOCKED, so a
+duplicate task just returns), does the set-based work and marks each row done — all or
+nothing. A barrier step (steps.BARRIERS) starts a new phase, which waits for every chunk
+before it. So a worker killed mid-chunk leaves that chunk pending, and the next `advance` (a rerun, the admin's Resume, the
 nightly task) dispatches exactly the chunks still pending: each chunk's work lands once.
 
 Dates run in order: D runs only after D − 1 completed (when any run exists), and a
@@ -25,9 +26,22 @@ from apps.core.errors import Conflict
 
 from .chunks import Chunk
 from .models import EodChunk, EodRun, RunState
-from .steps import STEPS
+from .steps import BARRIERS, STEPS
 
 STEP_NAMES = [name for name, _ in STEPS]
+
+
+def _phases() -> list[list[str]]:
+    phases: list[list[str]] = []
+    for name in STEP_NAMES:
+        if not phases or name in BARRIERS:
+            phases.append([])
+        phases[-1].append(name)
+    return phases
+
+
+PHASES = _phases()
+PHASE_OF = {name: n for n, phase in enumerate(PHASES) for name in phase}
 
 
 def _functions(step: str):
@@ -74,9 +88,10 @@ def run_prepare(*, business_date: datetime.date, actor=None, chunk_size: int | N
 
 
 def chunk_execute(chunk_id: int) -> bool:
-    """Run one chunk if it is pending, unlocked and its step's turn has come; True if it ran.
+    """Run a chunk's pending steps of its phase, if unlocked and the phase's turn has come; True if it ran.
 
-    A chunk that raises rolls back whole; the run is marked failed with the error (shown in the
+    `chunk_id` is any pending chunk row of the (run, phase, loan range). It runs in one transaction:
+    a chunk that raises rolls back whole, the run is marked failed with the error (shown in the
     back-office) and stays resumable.
     """
     try:
@@ -89,30 +104,41 @@ def chunk_execute(chunk_id: int) -> bool:
 
 def _chunk_execute(chunk_id: int) -> bool:
     with transaction.atomic():
-        row = (EodChunk.objects.select_for_update(skip_locked=True, of=("self",)).select_related("run")
-               .filter(pk=chunk_id, done=False).first())
-        if row is None:
+        first = EodChunk.objects.select_related("run").filter(pk=chunk_id).first()
+        if first is None:
             return False
-        earlier = STEP_NAMES[:STEP_NAMES.index(row.step)]
-        if EodChunk.objects.filter(run_id=row.run_id, done=False, step__in=earlier).exists():
-            return False
-        started = time.monotonic()
+        phase = PHASE_OF[first.step]
+        if EodChunk.objects.filter(run_id=first.run_id, done=False, step__in=STEP_NAMES[:STEP_NAMES.index(PHASES[phase][0])]
+                                   ).exists():
+            return False  # an earlier phase is not finished
+        rows = list(EodChunk.objects.select_for_update(skip_locked=True).filter(
+            run_id=first.run_id, lo=first.lo, step__in=PHASES[phase], done=False))
+        pending = EodChunk.objects.filter(run_id=first.run_id, lo=first.lo, step__in=PHASES[phase], done=False).count()
+        if not rows or len(rows) < pending:
+            return False  # done already, or another worker holds it
         with connection.cursor() as cursor:  # short set-based statements: compiling them costs more than it saves
             cursor.execute("SET LOCAL jit = off")
-        chunk = Chunk(run_id=row.run_id, business_date=row.run.business_date, lo=row.lo, hi=row.hi)
-        rows = sum(function(chunk) for function in _functions(row.step))
-        EodChunk.objects.filter(pk=row.pk).update(done=True, rows=rows, seconds=time.monotonic() - started,
-                                                  finished_at=timezone.now())
+        chunk = Chunk(run_id=first.run_id, business_date=first.run.business_date, lo=first.lo, hi=first.hi)
+        for row in sorted(rows, key=lambda r: STEP_NAMES.index(r.step)):
+            started = time.monotonic()
+            changed = sum(function(chunk) for function in _functions(row.step))
+            EodChunk.objects.filter(pk=row.pk).update(done=True, rows=changed, seconds=time.monotonic() - started,
+                                                      finished_at=timezone.now())
     return True
 
 
 def pending_chunks(run: EodRun) -> tuple[str | None, list[int]]:
-    """The first step with pending chunks and their ids (None, [] when the run has nothing left)."""
-    pending = list(EodChunk.objects.filter(run=run, done=False).values_list("step", "id"))
-    for step in STEP_NAMES:
-        ids = sorted(chunk_id for name, chunk_id in pending if name == step)
-        if ids:
-            return step, ids
+    """The first phase with pending chunks (named by its first step) and one pending chunk id per loan range."""
+    pending = list(EodChunk.objects.filter(run=run, done=False).values_list("step", "lo", "id"))
+    for phase in PHASES:
+        first_by_lo: dict[int, tuple[int, int]] = {}
+        for step, lo, chunk_id in pending:
+            if step in phase:
+                order = phase.index(step)
+                if lo not in first_by_lo or order < first_by_lo[lo][0]:
+                    first_by_lo[lo] = (order, chunk_id)
+        if first_by_lo:
+            return phase[0], [first_by_lo[lo][1] for lo in sorted(first_by_lo)]
     return None, []
 
 
@@ -125,7 +151,7 @@ def run_finish(run: EodRun) -> bool:
 
 
 def run_inline(run: EodRun) -> EodRun:
-    """Execute every pending chunk of the run in this process, step by step (tests, `run_eod --inline`)."""
+    """Execute every pending chunk of the run in this process, phase by phase (tests, `run_eod --inline`)."""
     while True:
         step, ids = pending_chunks(run)
         if step is None:

@@ -13,6 +13,11 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("grades", ("apps.groups.eod.contagion_apply", "apps.groups.eod.grades_review")),
 )
 
+# Steps between barriers look only at the chunk's own loans, so one task runs them in order in one
+# transaction (each still recorded per step and chunk); a barrier step starts only when every chunk
+# of every step before it is done — grades look across chunks (a default moves other members' limits).
+BARRIERS = ("grades",)
+
 # What a dunning step's `action` does, after its events are recorded: fn(chunk, step) -> rows changed,
 # acting on the collections.DunningEvent rows of that step fired on chunk.business_date for loans in the chunk.
 STEP_ACTIONS = {

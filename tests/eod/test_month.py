@@ -125,8 +125,9 @@ def test_a_failing_chunk_marks_the_run_failed_and_a_rerun_resumes_it(book, monke
         catch_up_inline(through=TODAY)
     run = EodRun.objects.get(business_date=TODAY)
     assert run.state == RunState.FAILED and "provision table unreachable" in run.error
-    assert run.chunks.filter(step="accrue_interest", done=True).exists()
-    assert not run.chunks.filter(step="provisions", done=True).exists()
+    # the chunk's whole phase rolled back with it: nothing half-written
+    assert not run.chunks.filter(done=True).exists()
+    assert not JournalEntry.objects.filter(reference__startswith=f"eod:{TODAY.isoformat()}").exists()
     monkeypatch.setattr(eod, "provisions_post", real)
     (resumed,) = catch_up_inline(through=TODAY)
     assert resumed.pk == run.pk and resumed.state == RunState.COMPLETED and resumed.error == ""
