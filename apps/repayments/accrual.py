@@ -35,16 +35,17 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
 # Interest and fees, set-based over loans lo <= id < hi: each installment's accrued amount moves up to
 # repayments_accrued_through (migration 0004, the SQL twin of accrued_through) for its period, which
 # starts at the previous installment's due date (the loan's start for the first). Only installments with
-# something to accrue are read; they are locked (FOR UPDATE) before their old value is read, so a
-# repayment accruing the same loan concurrently is waited for and never double-counted.
-# Only performing loans accrue: a defaulted loan is non-accrual.
-_INTEREST_SQL = """
-WITH locked AS (
-    SELECT i.id, l.merchant_id,
-           greatest(repayments_accrued_through(i.interest_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s)
-                    - i.interest_accrued, 0) AS di,
-           greatest(repayments_accrued_through(i.fee_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s)
-                    - i.fee_accrued, 0) AS df
+# something to accrue are read. Only performing loans accrue: a defaulted loan is non-accrual.
+#
+# Optimistic first: the UPDATE applies only where the row still holds what was read, so a row a
+# concurrent repayment changed in between is skipped (PostgreSQL re-checks the condition on the newest
+# row version); if any were, the locking form (FOR UPDATE before reading) finishes them. Either way
+# nothing is accrued twice, and the common night takes no extra row locks.
+_CANDIDATES = """
+    SELECT i.id, l.merchant_id, i.interest_accrued AS old_i, i.fee_accrued AS old_f,
+           i.interest_due, i.fee_due, i.due_date,
+           repayments_accrued_through(i.interest_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s) AS ti,
+           repayments_accrued_through(i.fee_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s) AS tf
     FROM repayments_loan l
     JOIN repayments_loaninstallment i ON i.loan_id = l.id
     LEFT JOIN repayments_loaninstallment p ON p.loan_id = i.loan_id AND p.number = i.number - 1
@@ -53,16 +54,21 @@ WITH locked AS (
       AND (repayments_accrued_through(i.interest_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s)
            > i.interest_accrued
            OR repayments_accrued_through(i.fee_due, coalesce(p.due_date, l.start_date), i.due_date, %(d)s) > i.fee_accrued)
-    FOR UPDATE OF i
-),
+"""
+
+_INTEREST_SQL = """
+WITH cand AS ({candidates}{lock}),
 upd AS (
-    UPDATE repayments_loaninstallment i
-    SET interest_accrued = i.interest_accrued + k.di, fee_accrued = i.fee_accrued + k.df
-    FROM locked k WHERE i.id = k.id AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s AND (k.di > 0 OR k.df > 0)
-    RETURNING k.merchant_id, k.di, k.df
+    UPDATE repayments_loaninstallment i SET interest_accrued = greatest(c.ti, c.old_i), fee_accrued = greatest(c.tf, c.old_f)
+    FROM cand c
+    WHERE i.id = c.id AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
+      AND i.interest_accrued = c.old_i AND i.fee_accrued = c.old_f
+      AND i.interest_due = c.interest_due AND i.fee_due = c.fee_due AND i.due_date = c.due_date
+    RETURNING c.merchant_id, greatest(c.ti - c.old_i, 0) AS di, greatest(c.tf - c.old_f, 0) AS df
 )
 SELECT m.lender_id, sum(u.di), sum(u.df), count(*)
-FROM upd u JOIN merchants_merchant m ON m.id = u.merchant_id GROUP BY m.lender_id ORDER BY m.lender_id
+FROM upd u JOIN merchants_merchant m ON m.id = u.merchant_id GROUP BY m.lender_id
+UNION ALL SELECT NULL, NULL, NULL, (SELECT count(*) FROM cand)
 """
 
 # Penalty interest on overdue principal for the days since the loan's last penalty accrual: principal is
@@ -114,9 +120,20 @@ GROUP BY m.lender_id ORDER BY m.lender_id
 
 def interest_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, Decimal, int]]:
     """Accrue interest and fees of loans lo <= id < hi through a date: {lender id: (interest, fees, installments)}."""
-    with connection.cursor() as cursor:
-        cursor.execute(_INTEREST_SQL, {"lo": lo, "hi": hi, "d": through})
-        return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
+    params = {"lo": lo, "hi": hi, "d": through}
+    totals: dict[int, tuple[Decimal, Decimal, int]] = {}
+    for lock in ("", "\n    FOR UPDATE OF i"):  # optimistic, then locking for whatever a concurrent writer touched
+        with connection.cursor() as cursor:
+            cursor.execute(_INTEREST_SQL.format(candidates=_CANDIDATES, lock=lock), params)
+            rows = cursor.fetchall()
+        candidates = next(count for lender_id, _, _, count in rows if lender_id is None)
+        for lender_id, interest, fee, count in rows:
+            if lender_id is not None:
+                before = totals.get(lender_id, (ZERO, ZERO, 0))
+                totals[lender_id] = (before[0] + interest, before[1] + fee, before[2] + count)
+        if sum(count for lender_id, _, _, count in rows if lender_id is not None) == candidates:
+            break
+    return totals
 
 
 def penalties_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, int]]:

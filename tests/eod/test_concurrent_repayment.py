@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 
 from apps.eod.chunks import Chunk
 from apps.eod.pipeline import catch_up_inline
@@ -53,3 +54,37 @@ def test_a_repayment_waits_for_the_chunk_holding_its_loan_and_then_sees_its_resu
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM repayments_penaltyaccrual WHERE loan_id = %s", [loan.pk])
         assert cursor.fetchone()[0] >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accrual_skips_a_row_a_repayment_changed_under_it_and_finishes_it_under_lock(accepted, lender):
+    """The optimistic update meets a row changed after it was read: the locking pass accrues it, once."""
+    loan = loan_disburse(application=accepted("1800.00"), actor="t")
+    day = loan.start_date + 10 * DAY
+    holding, release = threading.Event(), threading.Event()
+
+    def accrue_in_real_time():
+        try:
+            from apps.repayments.accrual import loan_accrue
+
+            with transaction.atomic():
+                loan_accrue(loan=loan, through=day - 3 * DAY, actor="repayment")  # writes the row, holds its lock
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=accrue_in_real_time)
+    thread.start()
+    assert holding.wait(timeout=30)
+    threading.Timer(1.0, release.set).start()  # commit while the chunk's update waits on the row
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        eod.interest_accrue(Chunk(run_id=0, business_date=day, lo=loan.pk, hi=loan.pk + 1))
+    thread.join(timeout=30)
+    assert any("FOR UPDATE OF i" in q["sql"] for q in queries.captured_queries)  # the locking pass ran
+    installment = loan.installments.get()
+    from apps.repayments.accrual import accrued_through
+
+    assert installment.interest_accrued == accrued_through(due=installment.interest_due, period_start=loan.start_date,
+                                                           period_end=installment.due_date, through=day)
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
