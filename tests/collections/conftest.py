@@ -101,7 +101,7 @@ def foreign_loan(other_lender, lender_funded):
     orders = [PresaleOrderFactory(merchant=merchant, buyer_id=f"fb-{i}", paid_amount=D("1000.00"), expected_ship_date=TODAY,
                                   expected_settlement_date=TODAY + datetime.timedelta(days=30)) for i in range(2)]
     application = application_submit(merchant=Merchant.objects.get(pk=merchant.pk), order_ids=[o.pk for o in orders],
-                                     amount="1000.00", actor="m", as_of=TODAY)
+                                     amount="500.00", actor="m", as_of=TODAY)
     offer_accept(application=application, actor="m")
     return loan_disburse(application=application, actor="treasurer")
 
