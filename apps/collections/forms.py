@@ -7,15 +7,6 @@ from django import forms
 from .models import ContactChannel, ContactOutcome
 
 
-class QueueFilterForm(forms.Form):
-    who = forms.ChoiceField(required=False, choices=[("all", "Everyone's"), ("mine", "Mine"), ("unassigned", "Unassigned")])
-    state = forms.ChoiceField(required=False)
-
-    def __init__(self, *args, states, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["state"].choices = [("", "Any live state"), *states]
-
-
 class ContactForm(forms.Form):
     channel = forms.ChoiceField(choices=ContactChannel.choices)
     outcome = forms.ChoiceField(choices=ContactOutcome.choices)

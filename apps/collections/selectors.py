@@ -21,7 +21,7 @@ def cases_for_lender(*, lender):
     return CollectionCase.objects.filter(lender=lender).select_related("loan__merchant", "assigned_to")
 
 
-QUEUE_WHO = ("mine", "unassigned", "all")
+QUEUE_WHO = (("all", "Everyone's"), ("mine", "Mine"), ("unassigned", "Unassigned"))
 
 
 def case_queue_list(*, lender, user, who: str = "all", state: str = ""):

@@ -18,7 +18,7 @@ from apps.repayments.forms import PaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 
 from . import services
-from .forms import AssignForm, ContactForm, PromiseForm, QueueFilterForm, ReasonForm
+from .forms import AssignForm, ContactForm, PromiseForm, ReasonForm
 from .models import LIVE_CASE_STATES, CaseState, WriteOffRequest
 from .recoveries import recovery_post
 from .selectors import (
@@ -55,15 +55,12 @@ def _run(request, action, done: str) -> None:
 
 @staff_required(Role.COLLECTOR, Role.CREDIT_OFFICER)
 def queue(request):
-    form = QueueFilterForm(request.GET or None, states=LIVE_CHOICES)
-    who = state = ""
-    if form.is_valid():
-        who, state = form.cleaned_data["who"], form.cleaned_data["state"]
-    who = who if who in QUEUE_WHO else "all"
+    who = request.GET.get("who") if request.GET.get("who") in dict(QUEUE_WHO) else "all"
+    state = request.GET.get("state") if request.GET.get("state") in dict(LIVE_CHOICES) else ""
     cases = case_queue_list(lender=request.lender, user=request.user, who=who, state=state)
     page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "collections/queue.html", {
-        "page": page, "form": form, "who": who, "state": state, "states": LIVE_CHOICES,
+        "page": page, "who": who, "whos": QUEUE_WHO, "state": state, "states": LIVE_CHOICES,
         "pending_write_offs": write_offs_pending_list(lender=request.lender).count()
         if request.user.has_role(Role.CREDIT_OFFICER) else None,
     })
