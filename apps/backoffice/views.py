@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.access import staff_required
 from apps.accounts.models import STAFF_ROLES, Role
 from apps.accounts.views import login_view, logout_view
+from apps.collections.recoveries import recovery_post
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
@@ -198,13 +199,16 @@ def loan_detail(request, loan_id: int):
         if not request.user.has_role(Role.TREASURER):
             messages.error(request, "Only a treasurer may record a repayment.")
         elif form.is_valid():
+            # A written-off loan takes no repayments: what it still collects is a recovery (recovery income).
+            written_off = loan.state == LoanState.WRITTEN_OFF
+            post = recovery_post if written_off else repayment_post
             try:
-                repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
-                               reference=form.cleaned_data["reference"], actor=request.user)
+                post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
+                     reference=form.cleaned_data["reference"], actor=request.user)
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
-                messages.success(request, "Repayment recorded.")
+                messages.success(request, "Recovery recorded as recovery income." if written_off else "Repayment recorded.")
         else:
             messages.error(request, "Enter a positive amount in cents.")
         return redirect("backoffice:loan", loan_id=loan.pk)
@@ -216,6 +220,8 @@ def loan_detail(request, loan_id: int):
         "can_reverse": request.user.has_role(Role.TREASURER) and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE),
         "timeline": loan_timeline(loan=loan),
         "can_record": request.user.has_role(Role.TREASURER),
+        "recoveries": loan.recoveries.order_by("-received_on", "-id"),
+        "cases": loan.collection_cases.order_by("-id"),
     })
 
 

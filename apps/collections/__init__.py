@@ -1,4 +1,2 @@
-"""Collections: dunning, cases, guarantees.
-
-The bounded context is reserved here; its models arrive with its issue.
-"""
+"""Collections: the dunning ladder, collection cases (queue, contacts, promises, two-person write-offs),
+recoveries after write-off, and their end-of-day steps."""

@@ -5,13 +5,14 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q, Sum
 
+from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
 from apps.ledger.models import Acct, JournalEntry
 from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
 
 from .accrual import accrued_through
-from .models import CreditRefund, Loan, LoanInstallment, RepaymentAllocation
+from .models import CreditRefund, Loan, LoanInstallment, LoanState, RepaymentAllocation
 
 ZERO = Decimal("0.00")
 
@@ -73,9 +74,15 @@ class ReconciliationRow:
 
 
 def reconciliation_get(*, lender) -> list[ReconciliationRow]:
-    """Each loan sub-ledger total against its GL control account (GL shown on its normal side)."""
+    """Each loan sub-ledger total against its GL control account (GL shown on its normal side).
+
+    A written-off loan left the receivables when it was written off (its installments keep what the
+    merchant still owes, off the books); the partner bank bore its share of that principal, and is owed
+    its share of any recovery since (apps.collections).
+    """
     loans = Loan.objects.filter(merchant__lender=lender)
-    sums = LoanInstallment.objects.filter(loan__in=loans).aggregate(
+    on_books = loans.exclude(state=LoanState.WRITTEN_OFF)
+    sums = LoanInstallment.objects.filter(loan__in=on_books).aggregate(
         principal=Sum("principal_due") - Sum("principal_paid"),
         interest=Sum("interest_accrued") - Sum("interest_paid"),
         fee=Sum("fee_accrued") - Sum("fee_paid"),
@@ -84,6 +91,9 @@ def reconciliation_get(*, lender) -> list[ReconciliationRow]:
     credit = merchant_credit_total(merchants=Merchant.objects.filter(lender=lender))
     partner = loans.filter(~Q(partner_principal=0)).aggregate(total=Sum("partner_principal"))["total"] or ZERO
     partner += _partner_interest_collected(lender)
+    partner -= WriteOffRequest.objects.filter(lender=lender, state=WriteOffState.APPROVED).aggregate(
+        total=Sum("partner_amount"))["total"] or ZERO
+    partner += Recovery.objects.filter(loan__in=loans).aggregate(total=Sum("partner_amount"))["total"] or ZERO
     balances = balances_by_code_get(lender=lender)
     rows = [
         ("Loans receivable — principal", Acct.LOANS_PRINCIPAL, sums["principal"], 1),
@@ -137,7 +147,7 @@ def loan_timeline(*, loan: Loan) -> list:
     """Every event of a loan, oldest first: audited state changes and decisions, and each journal
     entry it caused (disbursement, accruals, repayments, reversals, replays)."""
     prefixes = [f"disbursement:{loan.application_id}:", f"accrual:{loan.pk}:", f"repayment:{loan.pk}:",
-                f"payoff-accrual-release:{loan.pk}"]
+                f"payoff-accrual-release:{loan.pk}", f"write-off:{loan.pk}:", f"recovery:{loan.pk}:"]
     query = Q()
     for prefix in prefixes:
         query |= Q(reference__startswith=prefix)

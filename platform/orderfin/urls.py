@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("apps.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("backoffice/collections/", include("apps.collections.urls")),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("django-admin/", admin.site.urls),
 ]
