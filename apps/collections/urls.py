@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import settings_views, views
 
 app_name = "collections"
 
@@ -14,5 +14,8 @@ urlpatterns = [
     path("cases/<int:case_id>/write-off/", views.write_off_request_view, name="case-write-off"),
     path("cases/<int:case_id>/recoveries/", views.recovery_view, name="case-recovery"),
     path("write-offs/", views.write_off_list, name="write-offs"),
+    path("settings/", settings_views.collections_settings, name="settings"),
+    path("settings/policy/", settings_views.policy_create_view, name="policy-create"),
+    path("settings/steps/<int:step_id>/", settings_views.step_update_view, name="step-update"),
     path("write-offs/<int:request_id>/<slug:decision>/", views.write_off_decide, name="write-off-decide"),
 ]
