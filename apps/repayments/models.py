@@ -88,7 +88,7 @@ class Loan(FSMModelMixin, models.Model):
     def write_off(self):
         pass
 
-    @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.PAID_OFF)
+    @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED], target=LoanState.PAID_OFF)
     def pay_off(self):
         pass
 
@@ -153,6 +153,7 @@ class RepaymentSource(models.TextChoices):
     PORTAL = "portal", "Merchant, in the portal"
     PARTNER = "partner", "Partner bank"
     BACKOFFICE = "backoffice", "Recorded by the lender"
+    GUARANTOR = "guarantor", "Guarantor, paying a guarantee claim"
 
 
 class Repayment(models.Model):

@@ -67,7 +67,7 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
         if existing.amount != amount:
             raise Conflict(f"Reference {reference} was already used for {existing.amount:,.2f}.", code="DUPLICATE_REFERENCE")
         return existing
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED):  # defaulted: recoveries, guarantors
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
     loan_accrue(loan=loan, through=received_on, actor=actor)
