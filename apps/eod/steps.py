@@ -10,7 +10,7 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("provisions", ("apps.repayments.eod.provisions_post",)),
     ("margin_calls_promises", ("apps.repayments.eod.margin_calls_enforce", "apps.collections.cases_eod.promises_review")),
     ("cases_dunning", ("apps.collections.dunning.dunning_fire", "apps.collections.cases_eod.cases_update")),
-    ("grades", ("apps.groups.eod.contagion_apply", "apps.groups.eod.grades_review")),
+    ("grades", ("apps.groups.eod.claims_settle", "apps.groups.eod.contagion_apply", "apps.groups.eod.grades_review")),
 )
 
 # What a dunning step's `action` does, after its events are recorded: fn(chunk, step) -> rows changed,
