@@ -97,6 +97,11 @@ class Loan(FSMModelMixin, models.Model):
         pass
 
 
+# Non-accrual: end of day stops accruing interest and fees on a defaulted loan, so only what is on its
+# books (accrued, unpaid) is owed or quoted; repayments must never settle interest never accrued.
+NON_ACCRUAL_STATES = (LoanState.DEFAULTED,)
+
+
 class InstallmentStatus(models.TextChoices):
     """As marked by the last end of day."""
 

@@ -13,7 +13,9 @@ from apps.groups.models import ClaimBasis, ClaimState, GuaranteeClaim, LoanGuara
 from apps.groups.services import claim_pay, group_create
 from apps.ledger.selectors import trial_balance_all_currencies_zero
 from apps.notifications.models import Notice, OutboxMessage
+from apps.repayments.accrual import loan_accrue
 from apps.repayments.models import Loan, LoanInstallment, LoanState, Repayment, RepaymentSource
+from apps.repayments.selectors import payoff_quote
 from apps.repayments.services import repayment_post, repayment_reverse
 
 from .conftest import chunk_on, overdue, overdue_amount
@@ -179,14 +181,29 @@ def test_a_bounced_guarantor_payment_reopens_the_claim(called, guarantor_step):
     assert claims_settle(chunk_on(day)) == 0
 
 
-def test_a_defaulted_loan_takes_a_guarantors_payment(group_of, loan_for, guarantor_step):
+def test_a_defaulted_loan_takes_a_guarantors_payment_up_to_what_is_on_its_books(group_of, loan_for, lender):
     group, (a, b, c) = group_of(3)
     loan = loan_for(a.merchant)
-    day = overdue(loan, dpd=90, state=LoanState.DEFAULTED)
-    claim = GuaranteeClaim.objects.create(loan=loan, guarantor=b.merchant, group=group, basis=ClaimBasis.DEFAULT,
-                                          due_date=loan.maturity_date, amount=overdue_amount(loan), opened_on=day)
-    claim_pay(claim=claim, guarantor=b.merchant, amount=claim.amount, reference="r", actor=b, received_on=day)
+    day = overdue(loan, dpd=90)
+    loan_accrue(loan=loan, through=day, actor="eod")  # what end of day booked up to the default
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.DEFAULTED, defaulted_on=day)
     loan.refresh_from_db()
-    # Penalty accrued for 90 days is still owed: the loan stays in default, the claim is paid.
-    assert loan.state == LoanState.DEFAULTED
-    assert GuaranteeClaim.objects.get(pk=claim.pk).state == ClaimState.PAID
+    i = loan.installments.get()
+    booked = i.principal_due + i.interest_accrued + i.fee_accrued + i.penalty_accrued
+    assert i.penalty_accrued > 0 and payoff_quote(loan=loan, on=day)["total"] == booked
+    claim = GuaranteeClaim.objects.create(loan=loan, guarantor=b.merchant, group=group, basis=ClaimBasis.DEFAULT,
+                                          due_date=loan.maturity_date, amount=booked + D("5.00"), opened_on=day)
+    with pytest.raises(ValidationFailed, match=f"owes {booked:,.2f} in all"):
+        claim_pay(claim=claim, guarantor=b.merchant, amount=booked + D("5.00"), reference="r", actor=b, received_on=day)
+    claim_pay(claim=claim, guarantor=b.merchant, amount=booked, reference="r", actor=b, received_on=day)
+    assert Loan.objects.get(pk=loan.pk).state == LoanState.PAID_OFF  # a defaulted loan repaid in full closes
+    assert GuaranteeClaim.objects.get(pk=claim.pk).state == ClaimState.CLOSED  # the loan is repaid: nothing left
+    assert trial_balance_all_currencies_zero(lender=lender)
+
+
+def test_a_defaulted_loan_is_non_accrual_so_only_what_is_booked_is_quoted(group_of, loan_for):
+    group, (a, b, c) = group_of(3)
+    loan = loan_for(a.merchant)
+    day = overdue(loan, dpd=90, state=LoanState.DEFAULTED)  # nothing accrued on the books
+    quote = payoff_quote(loan=Loan.objects.get(pk=loan.pk), on=day)
+    assert (quote["principal"], quote["interest"], quote["fee"], quote["penalty"]) == (loan.principal, 0, 0, 0)
