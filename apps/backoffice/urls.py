@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("loans/<int:loan_id>/repayments/<int:repayment_id>/reverse/", views.repayment_reverse_view,
          name="repayment-reverse"),
     path("reconciliation/", views.reconciliation, name="reconciliation"),
+    path("groups/", include("apps.groups.backoffice_urls")),
 ]

@@ -10,7 +10,7 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("provisions", ("apps.repayments.eod.provisions_post",)),
     ("margin_calls_promises", ("apps.repayments.eod.margin_calls_enforce", "apps.collections.cases_eod.promises_review")),
     ("cases_dunning", ("apps.collections.dunning.dunning_fire", "apps.collections.cases_eod.cases_update")),
-    ("grades", ("apps.groups.eod.contagion_apply", "apps.groups.eod.grades_review")),
+    ("grades", ("apps.groups.eod.claims_settle", "apps.groups.eod.contagion_apply", "apps.groups.eod.grades_review")),
 )
 
 # Steps between barriers look only at the chunk's own loans, so one task runs them in order in one

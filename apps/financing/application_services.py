@@ -11,7 +11,8 @@ from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from apps.core.money import CENT, quantize, to_decimal
 from apps.core.transitions import transition_apply
-from apps.ledger.selectors import apr_ceiling_get, capital_position_get, merchant_exposure_get
+from apps.groups.selectors import group_exposure_get, live_group_get
+from apps.ledger.selectors import apr_ceiling_get, capital_position_get
 from apps.merchants.models import Merchant
 from apps.repayments.apr import apr_irr
 from apps.repayments.schedules import schedule_bullet
@@ -88,12 +89,15 @@ def _decide(*, application, merchant, base, as_of):
     position = capital_position_get(lender=merchant.lender, on=as_of)
     terms = offer_terms_compute(application=application, as_of=as_of)  # priced once: the APR rule and the offer
     ceiling = apr_ceiling_get(lender=merchant.lender, on=as_of)
+    group = live_group_get(merchant=merchant)
     facts = DecisionFacts(
         kyc_state=merchant.kyc_state, kyc_label=merchant.get_kyc_state_display(), grade=base.grade,
         credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount, borrowing_base=base.base,
-        exposure=merchant_exposure_get(merchant=merchant), single_borrower_limit=position.single_borrower_limit,
+        exposure=group_exposure_get(merchant), single_borrower_limit=position.single_borrower_limit,
         cash=position.cash, lender_in_breach=position.in_breach,
         apr=terms["apr"], apr_ceiling=ceiling,
+        limit_frozen_at=merchant.limit_frozen_at, limit_frozen_reason=merchant.limit_frozen_reason,
+        exposure_group=group.name if group else "",
     )
     overall, verdicts = decision_run(facts=facts, policy=policy)
     DecisionResult.objects.bulk_create(

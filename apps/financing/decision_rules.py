@@ -4,6 +4,7 @@ Any decline → the application is declined; otherwise any refer → a credit of
 decides; otherwise it is approved and priced. Thresholds come from FinancingPolicy.
 """
 
+import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -28,12 +29,15 @@ class DecisionFacts:
     owed: Decimal
     amount: Decimal
     borrowing_base: Decimal
-    exposure: Decimal  # the merchant's outstanding principal on the lender's books
+    exposure: Decimal  # outstanding principal on the lender's books: the merchant's and its guarantee group's
     single_borrower_limit: Decimal
     cash: Decimal
     lender_in_breach: bool
     apr: Decimal  # the all-in APR the offer would carry, as a fraction
     apr_ceiling: Decimal | None  # percent (4 × LPR), None when no LPR is recorded
+    limit_frozen_at: datetime.datetime | None = None  # contagion: a guarantee-group member defaulted
+    limit_frozen_reason: str = ""
+    exposure_group: str = ""  # the guarantee group whose members' exposure `exposure` includes
 
 
 def _kyc(facts, policy) -> Verdict:
@@ -48,6 +52,14 @@ def _grade(facts, policy) -> Verdict:
     if facts.grade in policy.refer_grades:
         return Verdict("grade", RuleOutcome.REFER, f"Risk grade {facts.grade} needs a credit officer's review.")
     return Verdict("grade", RuleOutcome.DECLINE, f"Risk grade {facts.grade} is not financed.")
+
+
+def _limit_frozen(facts, policy) -> Verdict:
+    if facts.limit_frozen_at is None:
+        return Verdict("limit_frozen", RuleOutcome.PASS, "The credit limit is not frozen.")
+    return Verdict("limit_frozen", RuleOutcome.DECLINE,
+                   f"The credit limit is frozen since {facts.limit_frozen_at:%Y-%m-%d}: {facts.limit_frozen_reason} "
+                   "No new financing until the lender lifts the freeze.")
 
 
 def _credit_limit(facts, policy) -> Verdict:
@@ -70,7 +82,8 @@ def _borrowing_base(facts, policy) -> Verdict:
 
 def _single_borrower(facts, policy) -> Verdict:
     total = facts.exposure + facts.amount
-    numbers = (f"exposure {facts.exposure:,.2f} + requested {facts.amount:,.2f} = {total:,.2f}; "
+    label = f"exposure with guarantee group {facts.exposure_group}" if facts.exposure_group else "exposure"
+    numbers = (f"{label} {facts.exposure:,.2f} + requested {facts.amount:,.2f} = {total:,.2f}; "
                f"single-borrower limit {facts.single_borrower_limit:,.2f}")
     if total <= facts.single_borrower_limit:
         return Verdict("single_borrower", RuleOutcome.PASS, f"Within the single-borrower limit: {numbers}.")
@@ -97,7 +110,7 @@ def _apr_ceiling(facts, policy) -> Verdict:
     return Verdict("apr_ceiling", RuleOutcome.DECLINE, f"Above the cost ceiling: {numbers}.")
 
 
-RULES = (_kyc, _grade, _credit_limit, _borrowing_base, _single_borrower, _lender_capacity, _apr_ceiling)
+RULES = (_kyc, _grade, _limit_frozen, _credit_limit, _borrowing_base, _single_borrower, _lender_capacity, _apr_ceiling)
 
 
 def decision_run(*, facts: DecisionFacts, policy) -> tuple[str, list[Verdict]]:

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from apps.core.errors import DomainError, InvalidTransition
 from apps.core.transitions import transition_apply
+from apps.groups.services import guarantors_attach
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import cr, dr, post_locked
@@ -58,6 +59,7 @@ def loan_disburse(*, application: FinancingApplication, actor) -> Loan:
         for n, i in enumerate(offer.schedule, start=1)
     ])
     transition_apply(instance=loan, transition="activate", actor=actor, update_fields=("disbursed_at",))
+    guarantors_attach(loan=loan, actor=actor)  # the other members of the borrower's active guarantee group
     transition_apply(instance=application, transition="mark_disbursed", actor=actor)
     transaction.on_commit(lambda: _notify_merchant(loan_id=loan.pk))
     return loan

@@ -42,6 +42,11 @@ class Merchant(FSMModelMixin, models.Model):
     # Latest credit assessment, denormalised for lists; history in CreditAssessment.
     risk_grade = models.CharField(max_length=1, choices=RiskGrade.choices, blank=True)
     credit_limit = models.DecimalField(default=0, **money_field_kwargs())
+    # Contagion (apps/groups): a frozen limit refuses new financing until a lender admin lifts it;
+    # a flagged merchant is re-graded at the next end of day.
+    limit_frozen_at = models.DateTimeField(null=True, blank=True)
+    limit_frozen_reason = models.TextField(blank=True, default="", db_default="")
+    grade_review_due = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,7 +54,10 @@ class Merchant(FSMModelMixin, models.Model):
             models.UniqueConstraint(fields=["lender", "store_handle"], name="merchant_unique_store_handle"),
             models.CheckConstraint(condition=Q(credit_limit__gte=0), name="merchant_credit_limit_non_negative"),
         ]
-        indexes = [models.Index(fields=["lender", "kyc_state", "kyc_submitted_at"])]
+        indexes = [
+            models.Index(fields=["lender", "kyc_state", "kyc_submitted_at"]),
+            models.Index(fields=["id"], condition=Q(grade_review_due=True), name="merchant_grade_review_due"),
+        ]
 
     def __str__(self):
         return self.company_name

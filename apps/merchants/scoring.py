@@ -15,7 +15,9 @@ tenure and trend: input ≥ threshold; refund rate: input ≤ threshold); none m
 No sales in the window → refund rate scores 0; fewer than 60 days of history before the
 last 30 → trend scores `trend_unknown_points`.
 
-Grade: the first row of `grades` whose minimum score is met, else E. Credit limit:
+Grade: the first row of `grades` whose minimum score is met, else E, then lowered by
+`downgrade_notches` when the caller says so (contagion: while the merchant's guarantee group
+has a defaulted member, `contagion_downgrade_notches`, default 1). Credit limit:
 average monthly sales (window sales × 30 ÷ window days) × the grade's multiple,
 rounded down to `limit_rounding`. Every factor's input, points and explanation are kept
 as the assessment's reasons, shown to credit officers.
@@ -35,7 +37,9 @@ DEFAULT_PARAMETERS = {
     "grades": [[80, "A"], [65, "B"], [50, "C"], [35, "D"]],
     "limit_months_of_sales": {"A": "1.5", "B": "1.2", "C": "0.8", "D": "0.4", "E": "0"},
     "limit_rounding": "1000",
+    "contagion_downgrade_notches": 1,
 }
+GRADE_ORDER = "ABCDE"
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ def _max_points(table) -> int:
     return max(points for _, points in table)
 
 
-def score_compute(*, inputs: ScoreInputs, parameters: dict) -> ScoreResult:
+def score_compute(*, inputs: ScoreInputs, parameters: dict, downgrade_notches: int = 0,
+                  downgrade_reason: str = "") -> ScoreResult:
     p = parameters
     window = p["window_days"]
     reasons = []
@@ -106,6 +111,12 @@ def score_compute(*, inputs: ScoreInputs, parameters: dict) -> ScoreResult:
 
     score = volume_pts + refund_pts + tenure_pts + trend_pts
     grade = next((g for minimum, g in p["grades"] if score >= minimum), "E")
+    if downgrade_notches > 0:
+        scored = grade
+        grade = GRADE_ORDER[min(GRADE_ORDER.index(grade) + downgrade_notches, len(GRADE_ORDER) - 1)]
+        reasons.append({"factor": "downgrade", "value": downgrade_notches, "points": 0, "max": 0,
+                        "explanation": f"{downgrade_reason} Grade lowered {downgrade_notches} notch"
+                                       f"{'es' if downgrade_notches > 1 else ''}: {scored} → {grade}.".strip()})
     monthly = inputs.window_sales * 30 / window
     rounding = Decimal(p["limit_rounding"])
     raw_limit = monthly * Decimal(p["limit_months_of_sales"][grade])

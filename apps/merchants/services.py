@@ -8,7 +8,7 @@ from django.db import transaction
 from apps.accounts.models import Role, User
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, Forbidden, ValidationFailed
 from apps.core.transitions import transition_apply
 
 from .models import CreditAssessment, DailySales, KycDocument, Merchant, ScoringPolicy
@@ -121,7 +121,10 @@ def credit_profile_recompute(*, merchant: Merchant, actor, as_of: datetime.date 
     policy = scoring_policy_in_force(lender=merchant.lender, as_of=as_of) or scoring_policy_default_ensure(lender=merchant.lender)
     parameters = policy.parameters
     inputs = score_inputs_get(merchant=merchant, as_of=as_of, window_days=parameters["window_days"])
-    result = score_compute(inputs=inputs, parameters=parameters)
+    from apps.groups.selectors import contagion_downgrade_get  # groups builds on merchants; imported late
+
+    notches, why = contagion_downgrade_get(merchant=merchant, parameters=parameters)
+    result = score_compute(inputs=inputs, parameters=parameters, downgrade_notches=notches, downgrade_reason=why)
     assessment = CreditAssessment.objects.create(
         merchant=merchant, policy=policy, as_of=as_of, score=result.score, grade=result.grade,
         credit_limit=result.credit_limit, reasons=result.reasons,
@@ -134,6 +137,25 @@ def credit_profile_recompute(*, merchant: Merchant, actor, as_of: datetime.date 
         audit_record(actor=actor, action="credit_regraded", subject=merchant, from_state=previous[0] or "",
                      to_state=result.grade, data={"score": result.score, "credit_limit": str(result.credit_limit)})
     return assessment
+
+
+@transaction.atomic
+def merchant_limit_unfreeze(*, merchant: Merchant, actor: User, reason: str) -> Merchant:
+    """A lender admin lifts a frozen credit limit (contagion from a guarantee group); audited, reason required."""
+    reason = (reason or "").strip()
+    if not actor.has_role(Role.LENDER_ADMIN):
+        raise Forbidden("Only a lender admin may lift a frozen credit limit.")
+    if not reason:
+        raise ValidationFailed("A reason is required to lift a frozen credit limit.", code="REASON_REQUIRED")
+    merchant = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    if merchant.limit_frozen_at is None:
+        raise Conflict(f"The credit limit of {merchant.company_name} is not frozen.", code="LIMIT_NOT_FROZEN")
+    previous = merchant.limit_frozen_reason
+    Merchant.objects.filter(pk=merchant.pk).update(limit_frozen_at=None, limit_frozen_reason="")
+    merchant.limit_frozen_at, merchant.limit_frozen_reason = None, ""
+    audit_record(actor=actor, action="limit_unfrozen", subject=merchant, from_state="frozen", reason=reason,
+                 data={"frozen_because": previous})
+    return merchant
 
 
 def scoring_policy_default_ensure(*, lender):

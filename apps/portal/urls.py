@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -20,4 +20,5 @@ urlpatterns = [
     path("applications/<int:application_id>/", views.application_detail, name="application"),
     path("loans/", views.loans, name="loans"),
     path("loans/<int:loan_id>/", views.loan_detail, name="loan"),
+    path("group/", include("apps.groups.portal_urls")),
 ]

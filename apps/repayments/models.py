@@ -88,13 +88,18 @@ class Loan(FSMModelMixin, models.Model):
     def write_off(self):
         pass
 
-    @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.PAID_OFF)
+    @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED], target=LoanState.PAID_OFF)
     def pay_off(self):
         pass
 
     @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.RESTRUCTURED)
     def restructure(self):
         pass
+
+
+# Non-accrual: end of day stops accruing interest and fees on a defaulted loan, so only what is on its
+# books (accrued, unpaid) is owed or quoted; repayments must never settle interest never accrued.
+NON_ACCRUAL_STATES = (LoanState.DEFAULTED,)
 
 
 class InstallmentStatus(models.TextChoices):
@@ -153,6 +158,7 @@ class RepaymentSource(models.TextChoices):
     PORTAL = "portal", "Merchant, in the portal"
     PARTNER = "partner", "Partner bank"
     BACKOFFICE = "backoffice", "Recorded by the lender"
+    GUARANTOR = "guarantor", "Guarantor, paying a guarantee claim"
 
 
 class Repayment(models.Model):

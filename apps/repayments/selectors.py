@@ -12,7 +12,7 @@ from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
 
 from .accrual import accrued_through
-from .models import CreditRefund, Loan, LoanInstallment, LoanState, RepaymentAllocation
+from .models import NON_ACCRUAL_STATES, CreditRefund, Loan, LoanInstallment, LoanState, RepaymentAllocation
 
 ZERO = Decimal("0.00")
 
@@ -52,9 +52,12 @@ def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:
     start, principal, interest, fee = loan.start_date, ZERO, ZERO, ZERO
     for i in loan.installments.order_by("number"):
         principal += i.principal_due - i.principal_paid
-        interest += max(accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=on)
-                        - i.interest_paid, ZERO)
-        fee += max(accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=on) - i.fee_paid, ZERO)
+        due_interest = accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=on)
+        due_fee = accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=on)
+        if loan.state in NON_ACCRUAL_STATES:  # only what is on the books
+            due_interest, due_fee = min(due_interest, i.interest_accrued), min(due_fee, i.fee_accrued)
+        interest += max(due_interest - i.interest_paid, ZERO)
+        fee += max(due_fee - i.fee_paid, ZERO)
         start = i.due_date
     penalty = sum((i.penalty_accrued - i.penalty_paid for i in loan.installments.all()), ZERO)
     return {"on": on, "principal": principal, "interest": interest, "fee": fee, "penalty": penalty,

@@ -20,7 +20,7 @@ from apps.merchants.models import Merchant
 from .accrual import accrued_through, loan_accrue, penalties_unwind
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
-from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
+from .models import NON_ACCRUAL_STATES, CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
 from .selectors import merchant_credit_total
 from .shares import lender_part
 
@@ -36,6 +36,8 @@ def _owed(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date)
     for i in installments:
         interest = accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=as_of)
         fee = accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=as_of)
+        if loan.state in NON_ACCRUAL_STATES:
+            interest, fee = min(interest, i.interest_accrued), min(fee, i.fee_accrued)
         owed.append(Owed(installment_id=i.pk, number=i.number, due_date=i.due_date, fee=max(fee - i.fee_paid, ZERO),
                          interest=max(interest - i.interest_paid, ZERO), principal=i.principal_due - i.principal_paid,
                          penalty=i.penalty_accrued - i.penalty_paid))
@@ -67,7 +69,7 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
         if existing.amount != amount:
             raise Conflict(f"Reference {reference} was already used for {existing.amount:,.2f}.", code="DUPLICATE_REFERENCE")
         return existing
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED):  # defaulted: recoveries, guarantors
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
     loan_accrue(loan=loan, through=received_on, actor=actor)

@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from tests.groups.conftest import group_of, guarantor_step, loan_for, shop  # noqa: F401 - fixtures for the group journeys
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -31,7 +31,7 @@ def test_a_clean_application_is_approved_and_priced_without_upfront_deduction(ve
     application = _apply(merchant, orders, "4000.00")
     assert application.state == ApplicationState.APPROVED
     assert [(r.rule, r.outcome) for r in application.decision_results.all()] == [
-        ("kyc", "pass"), ("grade", "pass"), ("credit_limit", "pass"), ("borrowing_base", "pass"),
+        ("kyc", "pass"), ("grade", "pass"), ("limit_frozen", "pass"), ("credit_limit", "pass"), ("borrowing_base", "pass"),
         ("single_borrower", "pass"), ("lender_capacity", "pass"), ("apr_ceiling", "pass")]
     offer = Offer.objects.get(application=application)
     # 4,000 at 7% ACT/360 for 30 days + 7 grace = 37 days → 28.78 interest; fee 0.1% = 4.00, paid at maturity

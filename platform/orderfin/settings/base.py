@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.ledger",
     "apps.repayments",
     "apps.collections",
+    "apps.groups",
     "apps.notifications",
     "apps.eod",
     "apps.api",
