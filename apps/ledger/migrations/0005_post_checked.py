@@ -15,9 +15,9 @@ Python in between and the commit. This function does the whole of it on the serv
 5. check: the caller's named checks ('cash': cash ≥ amount; 'single_borrower': exposure +
    amount ≤ round(max(net capital, 0) × ratio, 2); 'outstanding': amount ≤ exposure), then
    the generic ones post_locked makes (no exposure below zero, no balance on the wrong
-   side). A refusal writes nothing: the reference is looked up ('replay' when it was
-   already posted, since a retried request must get its entry back), else 'refused' with
-   the failed check in ``detail``;
+   side). A refusal writes nothing and names the failed check as its status; when asked
+   (p_replay_on_refusal: the business services, whose retried request must get its entry
+   back) the reference is looked up first and an existing one makes it 'replay';
 6. write: the entry (INSERT … ON CONFLICT on the reference's unique constraint: a replay
    writes nothing and returns 'replay'), the exposure rows, the balance rows, the lines.
 
@@ -32,8 +32,8 @@ from django.db import migrations
 FORWARD = """
 CREATE FUNCTION ledger_post_checked(
     p_lender bigint, p_currency text, p_reference text, p_kind text, p_date date, p_description text, p_by text,
-    p_codes text[], p_debits numeric[], p_credits numeric[], p_merchants bigint[],
-    p_merchant bigint, p_amount numeric, p_checks text[],
+    p_reverses bigint, p_codes text[], p_debits numeric[], p_credits numeric[], p_merchants bigint[],
+    p_merchant bigint, p_amount numeric, p_checks text[], p_replay_on_refusal boolean,
     p_cash_code text, p_borrowings_code text, p_principal_code text, p_capital_codes text[],
     p_default_cap numeric, p_default_single numeric)
 RETURNS TABLE (status text, entry_id bigint, posted_at timestamptz, cash numeric, net_capital numeric,
@@ -149,13 +149,13 @@ BEGIN
     IF v_refusal IS NULL THEN
         INSERT INTO ledger_journalentry AS e (lender_id, reference, kind, business_date, description, reverses_id,
                                               facility_id, posted_at, created_by)
-        VALUES (p_lender, p_reference, p_kind, p_date, p_description, NULL, NULL, now(), p_by)
+        VALUES (p_lender, p_reference, p_kind, p_date, p_description, p_reverses, NULL, now(), p_by)
         ON CONFLICT ON CONSTRAINT ledger_entry_unique_reference DO NOTHING
         RETURNING e.id, e.posted_at INTO v_entry, v_posted;
         IF v_entry IS NULL THEN
             v_refusal := 'replay';
         END IF;
-    ELSE
+    ELSIF p_replay_on_refusal THEN
         -- Refused: a retried request whose entry was posted before gets it back instead of the refusal. (Dynamic
         -- SQL, planned with the values: see ledger_position_lock_state.)
         EXECUTE 'SELECT e.id FROM ledger_journalentry e WHERE e.lender_id = $1 AND e.reference = $2'
@@ -190,8 +190,8 @@ END $$;
 """
 
 BACKWARD = """
-DROP FUNCTION ledger_post_checked(bigint, text, text, text, date, text, text, text[], numeric[], numeric[], bigint[], bigint,
-                                  numeric, text[], text, text, text, text[], numeric, numeric);
+DROP FUNCTION ledger_post_checked(bigint, text, text, text, date, text, text, bigint, text[], numeric[], numeric[], bigint[],
+                                  bigint, numeric, text[], boolean, text, text, text, text[], numeric, numeric);
 """
 
 
