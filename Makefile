@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv run test lint clean
 
 help:
-	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | bench-ledger [BENCH_LEDGER_ARGS=...] | clean"
+	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | bench-ledger [BENCH_LEDGER_ARGS=...] | bench-repayments [BENCH_REPAYMENTS_ARGS=...] | clean"
 
 venv: $(STAMP)
 
@@ -46,3 +46,10 @@ BENCH_LEDGER_ARGS ?=
 .PHONY: bench-ledger
 bench-ledger: venv
 	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_ledger $(BENCH_LEDGER_ARGS)
+
+# Repayments benchmark: repayments through the real repayment_post over a book of active loans vs pgbench tpcb-like on
+# the same server (scratch databases, dropped afterwards), then the reconciliation; prints one JSON line.
+BENCH_REPAYMENTS_ARGS ?=
+.PHONY: bench-repayments
+bench-repayments: venv
+	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_repayments $(BENCH_REPAYMENTS_ARGS)
