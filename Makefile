@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv run test lint clean
 
 help:
-	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | bench-ledger [BENCH_LEDGER_ARGS=...] | bench-eod [BENCH_EOD_ARGS=...] | clean"
+	@echo "make venv | run | test [PYTEST_ARGS=...] | lint | bench-ledger [BENCH_LEDGER_ARGS=...] | bench-repayments [BENCH_REPAYMENTS_ARGS=...] | bench-eod [BENCH_EOD_ARGS=...] | clean"
 
 venv: $(STAMP)
 
@@ -43,11 +43,18 @@ clean:
 # Ledger benchmark: loan-funding postings through the real service vs pgbench tpcb-like on
 # the same server (scratch databases, dropped afterwards); prints one JSON line.
 BENCH_LEDGER_ARGS ?=
+.PHONY: bench-ledger
+bench-ledger: venv
+	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_ledger $(BENCH_LEDGER_ARGS)
+
 # End-of-day benchmark: a synthetic book (default 1,000,000 loans) through one EOD on Celery workers, then again.
 .PHONY: bench-eod
 bench-eod: venv
 	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_eod $(BENCH_EOD_ARGS)
 
-.PHONY: bench-ledger
-bench-ledger: venv
-	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_ledger $(BENCH_LEDGER_ARGS)
+# Repayments benchmark: repayments through the real repayment_post over a book of active loans vs pgbench tpcb-like on
+# the same server (scratch databases, dropped afterwards), then the reconciliation; prints one JSON line.
+BENCH_REPAYMENTS_ARGS ?=
+.PHONY: bench-repayments
+bench-repayments: venv
+	DJANGO_SETTINGS_MODULE=orderfin.settings.test $(PY) -m orderfin.devservices exec -- $(PY) manage.py bench_repayments $(BENCH_REPAYMENTS_ARGS)

@@ -6,6 +6,7 @@ never posts twice. The business services in ``services`` treat a replay of the *
 event (same kind and amount) as success and return the original entry instead.
 """
 
+import contextlib
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,8 +21,8 @@ from apps.core.money import MAX_AMOUNT, quantize
 
 from .errors import DuplicateReference, FacilityLimitExceeded, LedgerError, UnbalancedEntry
 from .locks import balances_lock, lender_position_lock, merchant_exposure_lock
-from .models import AccountBalance, Acct, EntryKind, JournalEntry
-from .selectors import chart_get
+from .models import AccountBalance, Acct, EntryKind, JournalEntry, RuleSet
+from .selectors import NET_CAPITAL_CODES, CapitalPosition, chart_get
 
 ZERO = Decimal("0.00")
 
@@ -97,13 +98,27 @@ def post_locked(
     move that merchant's exposure row; bank-borrowing lines of a facility entry move its
     `drawn`. Database CHECKs back both (exposure ≥ 0, 0 ≤ drawn ≤ limit).
 
-    Money services run this under the lender's lock, so it is written for few round trips:
-    one call of the database function ledger_post_entry (migration 0003) moves the exposure
+    Money services run this under the lender's lock, so it is written for few round trips. With
+    nothing passed in (the usual case) it is ONE call of ledger_post_checked (migration 0005):
+    position re-locked (already held: no wait), exposure rows locked and checked in merchant-id
+    order, balance rows locked in account-id order and checked for the wrong side, the entry and
+    its lines written. Otherwise (a facility entry, another currency, state passed in), one call
+    of the database function ledger_post_entry (migration 0003) moves the exposure
     rows (merchant-id order) and the facility, locks the balance rows in account-id order,
     updates them and inserts the entry and its lines — its statements planned once per
     connection rather than on every posting.
     """
     lines = _validate(lender, reference, lines)
+    if facility is None and chart is None and balances is None and exposures is None and all(
+            line.currency == lender.base_currency for line in lines):
+        # Nothing read by the caller to reuse: check and post in ONE statement (ledger_post_checked, no named checks).
+        business_date = business_date or business_date_today()
+        status, entry, _ = _post_one_statement(
+            lender=lender, reference=reference, kind=kind, lines=lines, business_date=business_date, description=description,
+            actor=actor, reverses=reverses, merchant=None, amount=None, checks=(), replays=False)
+        if status == "replay":  # the unique reference: the caller checked it under the lock; this is the backstop
+            raise DuplicateReference(f"Reference {reference} was already posted.")
+        return entry
     chart = chart or chart_get(lender=lender)
     unknown = {line.account for line in lines} - chart.keys()
     if unknown:
@@ -191,6 +206,106 @@ def _balances_check(lender, chart, deltas: dict[tuple[int, str], Decimal], balan
         after = (current[key] + deltas[key]) * account.sign
         if account.non_negative and after < 0:
             raise LedgerError(f"{account.name} would go below zero ({after:,.2f} {key[1]}).", code="NEGATIVE_BALANCE")
+
+
+# The checks post_checked can make in the database, besides the generic ones (no exposure below zero, no balance on the
+# wrong side): cash ≥ amount; exposure + amount ≤ the single-borrower limit; amount ≤ exposure.
+CHECK_CASH, CHECK_SINGLE_BORROWER, CHECK_OUTSTANDING = "cash", "single_borrower", "outstanding"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What post_checked did: posted `entry`; found the reference `replayed`; or `refused` one of the named checks.
+
+    `position` and `exposure` are the decision state it read under the lender's lock, for the refusal's message.
+    """
+
+    entry: JournalEntry | None
+    replayed: bool
+    refused: str | None
+    position: CapitalPosition
+    exposure: Decimal | None
+
+
+def post_checked(
+    *, lender, reference: str, kind: str, lines: list[Line], amount: Decimal, checks: tuple[str, ...] = (), merchant=None,
+    business_date: datetime.date | None = None, description: str = "", actor=None,
+) -> Checked:
+    """Lock the lender position, check and post — ONE database statement (ledger_post_checked, migration 0005).
+
+    For the loan-side services whose checks the database can make itself. Outside a transaction the statement is its
+    own transaction, so the position lock is held only for the server's work and the commit, never across a client
+    round trip; inside one it runs in a savepoint, as a nested atomic service would. Base-currency lines only.
+    A generic refusal raises here, as post_locked would; the caller turns a named check's refusal into its error.
+    A reference posted before comes back as `replayed` (even when the checks would refuse it now).
+    """
+    lines = _validate(lender, reference, lines)
+    if any(line.currency != lender.base_currency for line in lines):
+        raise ValueError("post_checked posts base-currency lines only; use post_locked")
+    business_date = business_date or business_date_today()
+    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+        status, entry, row = _post_one_statement(
+            lender=lender, reference=reference, kind=kind, lines=lines, business_date=business_date,
+            description=description, actor=actor, reverses=None, merchant=getattr(merchant, "pk", merchant), amount=amount,
+            checks=checks, replays=True)
+    cash, net_capital, borrowings, exposure, cap, single, version = row
+    position = CapitalPosition(currency=lender.base_currency, net_capital=net_capital, borrowings=borrowings, cash=cash,
+                               cap_ratio=cap, single_borrower_ratio=single, rules_version=version)
+    return Checked(entry=entry, replayed=status == "replay", refused=status if status in _NAMED_CHECKS else None,
+                   position=position, exposure=exposure)
+
+
+def _post_one_statement(*, lender, reference, kind, lines, business_date, description, actor, reverses, merchant, amount,
+                        checks, replays):
+    """Call ledger_post_checked (validated base-currency lines); raise its generic refusals as post_locked does.
+
+    Returns (status, the posted entry or None, the decision state it read). A missing position or balance row
+    ('no_books') is set up once and the call repeated, as post_locked creates a missing balance row.
+    """
+    created_by = actor_label_of(actor)
+    params = [
+        lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
+        reverses.pk if reverses else None, [line.account for line in lines], [line.debit for line in lines],
+        [line.credit for line in lines], [line.merchant_id for line in lines], merchant, amount, list(checks), replays,
+        Acct.CASH, Acct.BANK_BORROWINGS, Acct.LOANS_PRINCIPAL, list(NET_CAPITAL_CODES), *_rule_defaults(),
+    ]
+    for first_try in (True, False):
+        with connection.cursor() as cursor:
+            cursor.execute(_CHECKED_SQL, params)
+            status, entry_id, posted_at, *row, detail = cursor.fetchone()
+        if status != "no_books" or not first_try:
+            break
+        from .services import ledger_setup_ensure  # first use: no position row, chart or balance row yet
+
+        ledger_setup_ensure(lender=lender)
+    if status == "no_books":
+        raise LedgerError("Balance rows are missing for this entry.", code="BALANCE_ROW_MISSING")
+    if status == "unknown_account":
+        raise ValidationFailed(f"Unknown account(s) for this lender: {detail}.", code="UNKNOWN_ACCOUNT")
+    if status == "exposure":
+        raise LedgerError("That is more principal than the merchant owes.", code="EXCEEDS_OUTSTANDING")
+    if status == "balance":
+        name, after = detail.rsplit("|", 1)
+        raise LedgerError(f"{name} would go below zero ({Decimal(after):,.2f} {lender.base_currency}).",
+                          code="NEGATIVE_BALANCE")
+    entry = None
+    if status == "posted":
+        entry = JournalEntry(id=entry_id, lender=lender, reference=reference, kind=kind, business_date=business_date,
+                             description=description[:255], reverses=reverses, posted_at=posted_at, created_by=created_by)
+        entry._state.adding = False
+        entry._state.db = "default"
+    return status, entry, row
+
+
+def _rule_defaults() -> list[Decimal]:
+    """The DESIGN.md ratios that hold while a lender never recorded a rule set (as rules_in_force_get)."""
+    return [RuleSet._meta.get_field(name).default for name in ("borrowing_cap_ratio", "single_borrower_ratio")]
+
+
+_NAMED_CHECKS = {CHECK_CASH, CHECK_SINGLE_BORROWER, CHECK_OUTSTANDING}
+_CHECKED_SQL = ("SELECT * FROM ledger_post_checked(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::text[], %s::numeric[],"
+                " %s::numeric[], %s::bigint[], %s::bigint, %s::numeric, %s::text[], %s, %s, %s, %s, %s::text[], %s::numeric,"
+                " %s::numeric)")
 
 
 @transaction.atomic

@@ -89,9 +89,18 @@ def net_capital_from_balances(balances: dict[str, Decimal]) -> Decimal:
     """
     total = ZERO
     for code, balance in balances.items():
-        if code in CAPITAL_ACCOUNTS or account_type_of(code) in (AccountType.INCOME, AccountType.EXPENSE):
+        if counts_in_net_capital(code):
             total -= balance
     return total
+
+
+def counts_in_net_capital(code: str) -> bool:
+    """Whether an account's balance is part of net capital (see net_capital_from_balances)."""
+    return code in CAPITAL_ACCOUNTS or account_type_of(code) in (AccountType.INCOME, AccountType.EXPENSE)
+
+
+# The chart's codes that make up net capital: what the database's check-and-post sums (posting.post_checked).
+NET_CAPITAL_CODES = tuple(code for code in Acct.values if counts_in_net_capital(code))
 
 
 def net_capital_get(*, lender, as_of: datetime.date | None = None) -> Decimal:

@@ -24,6 +24,7 @@ from .errors import (
     ExceedsOutstanding,
     FacilityLimitExceeded,
     InsufficientCash,
+    LedgerError,
     LenderInBreach,
     SingleBorrowerLimitExceeded,
     TooManyLendingBanks,
@@ -43,7 +44,7 @@ from .models import (
     NormalSide,
     RuleSet,
 )
-from .posting import amount_check, cr, dr, post_locked
+from .posting import CHECK_CASH, CHECK_OUTSTANDING, CHECK_SINGLE_BORROWER, amount_check, cr, dr, post_checked, post_locked
 from .selectors import (
     CapitalPosition,
     PostingState,
@@ -349,46 +350,63 @@ def _merchant_check(lender, merchant) -> None:
         raise ValidationFailed("The merchant belongs to another lender.", code="UNKNOWN_MERCHANT")
 
 
-@transaction.atomic
 def loan_funding_post(*, lender, merchant, amount: Decimal, reference: str, actor,
                       business_date: datetime.date | None = None) -> JournalEntry:
     """Fund a loan from the lender's own cash: Dr loans receivable — principal (tagged with the merchant) / Cr cash.
 
     Refused when cash is short or the merchant's exposure would pass single-borrower ratio × net capital.
+    One database statement locks the position, checks both limits and posts (posting.post_checked): it is the
+    whole transaction when called on its own, a savepoint of the caller's transaction otherwise.
     """
     amount = amount_check(amount)
     _merchant_check(lender, merchant)
-    replayed, locked = _begin(lender=lender, reference=reference, kind=EntryKind.LOAN_FUNDING, amount=amount,
-                              business_date=business_date, merchant=merchant)
-    if replayed:
-        return replayed
-    exposure, position = locked.state.exposure or ZERO, locked.position
-    _cash_check(position, amount, "the loan")
+    done = post_checked(lender=lender, reference=reference, kind=EntryKind.LOAN_FUNDING, amount=amount, merchant=merchant,
+                        checks=(CHECK_CASH, CHECK_SINGLE_BORROWER), business_date=business_date, actor=actor,
+                        description=f"Loan funding to {merchant}",
+                        lines=[dr(Acct.LOANS_PRINCIPAL, amount, merchant=merchant), cr(Acct.CASH, amount)])
+    if done.replayed:
+        return _same_event(lender=lender, reference=reference, kind=EntryKind.LOAN_FUNDING, amount=amount)
+    if done.refused == CHECK_CASH:
+        _cash_check(done.position, amount, "the loan")
+    if done.refused == CHECK_SINGLE_BORROWER:
+        _single_borrower_check(done.position, merchant, done.exposure or ZERO, amount)
+    return _posted(done)
+
+
+def _single_borrower_check(position: CapitalPosition, merchant, exposure: Decimal, amount: Decimal) -> None:
     if exposure + amount > position.single_borrower_limit:
         raise SingleBorrowerLimitExceeded(
             f"{merchant} would owe {exposure + amount:,.2f}, over the single-borrower limit of "
             f"{position.single_borrower_limit:,.2f} ({position.single_borrower_ratio:.0%} of net capital "
             f"{position.net_capital:,.2f}); current exposure {exposure:,.2f}, "
             f"headroom {max(position.single_borrower_limit - exposure, ZERO):,.2f}.")
-    return locked.post(business_date=business_date, actor=actor, description=f"Loan funding to {merchant}",
-                       lines=[dr(Acct.LOANS_PRINCIPAL, amount, merchant=merchant), cr(Acct.CASH, amount)])
 
 
-@transaction.atomic
-def loan_repayment_post(*, lender, merchant, amount: Decimal, reference: str, actor,
-                        business_date: datetime.date | None = None) -> JournalEntry:
-    """Principal comes back: Dr cash / Cr loans receivable — principal."""
-    amount = amount_check(amount)
-    _merchant_check(lender, merchant)
-    replayed, locked = _begin(lender=lender, reference=reference, kind=EntryKind.LOAN_REPAYMENT, amount=amount,
-                              business_date=business_date, merchant=merchant)
-    if replayed:
-        return replayed
-    exposure = locked.state.exposure or ZERO
+def _outstanding_check(merchant, exposure: Decimal, amount: Decimal) -> None:
     if amount > exposure:
         raise ExceedsOutstanding(f"{merchant} owes {exposure:,.2f} of principal; {amount:,.2f} is more.")
-    return locked.post(business_date=business_date, actor=actor, description=f"Principal repaid by {merchant}",
-                       lines=[dr(Acct.CASH, amount), cr(Acct.LOANS_PRINCIPAL, amount, merchant=merchant)])
+
+
+def loan_repayment_post(*, lender, merchant, amount: Decimal, reference: str, actor,
+                        business_date: datetime.date | None = None) -> JournalEntry:
+    """Principal comes back: Dr cash / Cr loans receivable — principal (one statement, as loan_funding_post)."""
+    amount = amount_check(amount)
+    _merchant_check(lender, merchant)
+    done = post_checked(lender=lender, reference=reference, kind=EntryKind.LOAN_REPAYMENT, amount=amount, merchant=merchant,
+                        checks=(CHECK_OUTSTANDING,), business_date=business_date, actor=actor,
+                        description=f"Principal repaid by {merchant}",
+                        lines=[dr(Acct.CASH, amount), cr(Acct.LOANS_PRINCIPAL, amount, merchant=merchant)])
+    if done.replayed:
+        return _same_event(lender=lender, reference=reference, kind=EntryKind.LOAN_REPAYMENT, amount=amount)
+    if done.refused == CHECK_OUTSTANDING:
+        _outstanding_check(merchant, done.exposure or ZERO, amount)
+    return _posted(done)
+
+
+def _posted(done) -> JournalEntry:
+    if done.entry is None:  # the database refused a check the message helpers above did not: never return nothing
+        raise LedgerError(f"The books refused this posting ({done.refused}).", code="REFUSED")
+    return done.entry
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from apps.merchants.models import Merchant
 from .accrual import accrued_through, loan_accrue, penalties_unwind
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
+from .locks import loan_installments_lock, loan_lock
 from .models import NON_ACCRUAL_STATES, CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
 from .selectors import merchant_credit_total
 from .shares import lender_part
@@ -60,11 +61,11 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     """
     amount = amount_check(amount)
     received_on = received_on or business_date_today()
-    lender = loan.merchant.lender
-    lender_position_lock(lender)
-    Merchant.objects.select_for_update().get(pk=loan.merchant_id)
-    loan = Loan.objects.select_for_update().get(pk=loan.pk)
-    existing = Repayment.objects.filter(loan=loan, source=source, reference=reference).first()
+    # Everything below runs under the lender's position lock, so it is written for few round trips: the locks in
+    # order with the loan and the reference look-up (one), the installments with the margin-call flag (one), the
+    # entry (one, posting.post_locked), the sub-ledger rows.
+    locked = loan_lock(loan=loan, source=source, reference=reference)
+    loan, existing = locked.loan, locked.existing
     if existing is not None:
         if existing.amount != amount:
             raise Conflict(f"Reference {reference} was already used for {existing.amount:,.2f}.", code="DUPLICATE_REFERENCE")
@@ -73,14 +74,14 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
     loan_accrue(loan=loan, through=received_on, actor=actor)
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    installments, margin_call_open = loan_installments_lock(loan=loan)
     repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on)
     totals = _allocate_and_post(repayment=repayment, installments=installments, actor=actor,
                                 entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
                        **{k: str(v) for k, v in totals.items() if v}})
-    if loan.margin_calls.filter(state="open").exists():
+    if margin_call_open:
         margin_call_review(loan=loan, as_of=received_on, actor=actor, reason="Repayment received")
     _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
     return repayment

@@ -12,31 +12,25 @@ books. Prints one JSON line:
     {"postings_per_s": …, "pgbench_tps": …, "ratio": …, "cap_violations": 0, …}
 """
 
-import json
-import multiprocessing
-import re
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
 from django.db.models import Sum
+
+from apps.core.benchmarks import PgbenchComparison, clients_run
 
 AMOUNT = Decimal("100.00")
 MERCHANTS_PER_CLIENT = 25
 
 
-def _client(index: int, lender_id: int, merchant_ids: list[int], deadline: float, results) -> None:
+def _client(index: int, payload: tuple[int, list[int]], deadline: float) -> tuple[int, int, int]:
     """One client process: post loan fundings until the deadline; report (posted, refused, errors)."""
     from apps.accounts.models import Lender
     from apps.core.errors import DomainError
     from apps.ledger.services import loan_funding_post
     from apps.merchants.models import Merchant
 
-    connections.close_all()  # never share the parent's socket
+    lender_id, merchant_ids = payload
     lender = Lender.objects.get(pk=lender_id)
     merchants = list(Merchant.objects.filter(pk__in=merchant_ids))
     posted = refused = errors = 0
@@ -51,70 +45,35 @@ def _client(index: int, lender_id: int, merchant_ids: list[int], deadline: float
             refused += 1
         except Exception:  # noqa: BLE001 - counted and reported; a benchmark must finish
             errors += 1
-    connections.close_all()
-    results.put((posted, refused, errors))
+    return posted, refused, errors
 
 
-class Command(BaseCommand):
+class Command(PgbenchComparison):
     help = "Loan-funding postings/s (N clients, real service) vs pgbench tpcb-like TPS on the same server; one JSON line."
+    rate_key = "postings_per_s"
+    scratch_suffix = "bench_ledger"
 
     def add_arguments(self, parser):
-        parser.add_argument("--clients", type=int, default=4)
-        parser.add_argument("--duration", type=int, default=20, help="seconds for each half")
-        parser.add_argument("--scale", type=int, default=10, help="pgbench scale factor")
+        super().add_arguments(parser)
         parser.add_argument("--lenders", type=int, default=1,
                             help="spread clients over this many lenders (1 = all contend for one lender's lock)")
-        parser.add_argument("--skip-pgbench", action="store_true")
 
-    def handle(self, *args, clients, duration, scale, lenders, skip_pgbench, **options):
-        base = settings.DATABASES["default"]
-        scratch = f"{base['NAME']}_bench_ledger"
-        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = scratch
-        self._log(f"creating {scratch} …")
-        creation = connection.creation
-        old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-        try:
-            postings_per_s, counts, violations = self._ledger_half(clients, duration, max(1, min(lenders, clients)))
-        finally:
-            connections.close_all()
-            creation.destroy_test_db(old_name, verbosity=0)
-        pgbench_tps = None if skip_pgbench else self._pgbench(base, clients, duration, scale)
-        ratio = round(postings_per_s / pgbench_tps, 3) if pgbench_tps else None
-        self.stdout.write(json.dumps({
-            "postings_per_s": round(postings_per_s, 1), "pgbench_tps": pgbench_tps, "ratio": ratio,
-            "cap_violations": violations, "clients": clients, "lenders": lenders, "duration_s": duration, "posted": counts[0],
-            "refused": counts[1], "errors": counts[2],
-        }))
-
-    def _log(self, message: str) -> None:
-        self.stderr.write(f"bench_ledger: {message}")
-
-    def _ledger_half(self, clients: int, duration: int, lenders: int):
+    def measure(self, *, clients, duration, lenders, **options) -> dict:
+        lenders = max(1, min(lenders, clients))
         setups = [self._lender_setup(n, clients) for n in range(lenders)]
-        connections.close_all()
-
-        self._log(f"{clients} clients posting loan fundings for {duration}s across {lenders} lender(s) …")
-        ctx = multiprocessing.get_context("fork")
-        results = ctx.Queue()
-        start = time.monotonic()
-        deadline = start + duration
-        procs = []
+        self.log(f"{clients} clients posting loan fundings for {duration:g}s across {lenders} lender(s) …")
         per_lender = -(-clients // lenders)  # clients sharing one lender (rounded up)
+        payloads = []
         for i in range(clients):
             lender_id, merchant_ids = setups[i % lenders]
-            share = merchant_ids[i // lenders::per_lender]  # each client its own borrowers
-            procs.append(ctx.Process(target=_client, args=(i, lender_id, share, deadline, results)))
-        for p in procs:
-            p.start()
-        counts = [results.get(timeout=duration + 120) for _ in procs]
-        for p in procs:
-            p.join()
-        elapsed = time.monotonic() - start
-        totals = tuple(sum(c[k] for c in counts) for k in range(3))
+            payloads.append((lender_id, merchant_ids[i // lenders::per_lender]))  # each client its own borrowers
+        counts, elapsed = clients_run(_client, payloads, duration)
+        posted, refused, errors = (sum(c[k] for c in counts) for k in range(3))
         from apps.accounts.models import Lender
 
         violations = sum(self._violations(Lender.objects.get(pk=lender_id)) for lender_id, _ in setups)
-        return totals[0] / elapsed, totals, violations
+        return {"postings_per_s": posted / elapsed, "cap_violations": violations, "lenders": lenders, "posted": posted,
+                "refused": refused, "errors": errors}
 
     def _lender_setup(self, n: int, clients: int) -> tuple[int, list[int]]:
         from apps.accounts.models import Lender
@@ -147,34 +106,6 @@ class Command(BaseCommand):
         return (int(position.borrowings > position.cap_amount) + over_single + int(position.cash < 0)
                 + int(not trial_balance_all_currencies_zero(lender=lender)) + int(not principal_ok))
 
-    def _pgbench(self, base: dict, clients: int, duration: int, scale: int) -> float:
-        import psycopg
-        from psycopg import sql
-
-        from orderfin.devservices import pgbench_path
-
-        binary = pgbench_path()
-        name = f"{base['NAME']}_bench_pgbench"
-        admin = psycopg.connect(host=base["HOST"] or "127.0.0.1", port=base["PORT"] or 5432, user=base["USER"],
-                                password=base["PASSWORD"] or None, dbname="postgres", autocommit=True)
-        env_args = ["-h", str(base["HOST"] or "127.0.0.1"), "-p", str(base["PORT"] or 5432), "-U", base["USER"]]
-        env = {"PGPASSWORD": base["PASSWORD"]} if base["PASSWORD"] else {}
-        try:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            self._log(f"pgbench -i -s {scale} …")
-            _run([binary, "-i", "-q", "-s", str(scale), *env_args, name], env)
-            self._log(f"pgbench tpcb-like, {clients} clients, {duration}s …")
-            out = _run([binary, "-b", "tpcb-like", "-c", str(clients), "-j", str(clients), "-T", str(duration), "-n",
-                        *env_args, name], env)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-            admin.close()
-        match = re.search(r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)", out)
-        if not match:
-            raise CommandError(f"could not read pgbench's TPS:\n{out}")
-        return round(float(match.group(1)), 1)
-
 
 def _principal(lender) -> Decimal:
     from apps.ledger.models import Acct
@@ -182,12 +113,3 @@ def _principal(lender) -> Decimal:
 
     return balances_by_code_get(lender=lender).get(Acct.LOANS_PRINCIPAL, Decimal("0"))
 
-
-def _run(command: list[str], env: dict) -> str:
-    import os
-
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, check=False)
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise CommandError(f"{command[0]} exited {done.returncode}")
-    return done.stdout + done.stderr

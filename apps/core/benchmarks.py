@@ -1,0 +1,132 @@
+"""What the throughput benchmarks share: a scratch database, N client processes, pgbench, one JSON line.
+
+A benchmark command subclasses ``PgbenchComparison`` and implements ``measure``: it runs in
+a fully migrated throwaway copy of the schema on the configured PostgreSQL server (created
+here, dropped afterwards) and returns its figures, the rate under ``rate_key`` first. Then
+pgbench (tpcb-like, same client count and duration, its own throwaway database) runs on
+the same server, and one JSON line is printed:
+
+    {"<rate_key>": …, "pgbench_tps": …, "ratio": …, <the benchmark's other figures>}
+"""
+
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, connections
+
+
+class PgbenchComparison(BaseCommand):
+    rate_key = "per_s"  # the benchmark's own throughput figure, compared with pgbench's TPS
+    scratch_suffix = "bench"  # the scratch database is <configured name>_<suffix>
+
+    def add_arguments(self, parser):
+        parser.add_argument("--clients", type=int, default=4)
+        parser.add_argument("--duration", type=float, default=20, help="seconds for each half")
+        parser.add_argument("--scale", type=int, default=10, help="pgbench scale factor")
+        parser.add_argument("--skip-pgbench", action="store_true")
+
+    def measure(self, *, clients: int, duration: float, **options) -> dict:
+        """Run the benchmark's half in the scratch database; its figures, `rate_key` first."""
+        raise NotImplementedError
+
+    def handle(self, *args, clients, duration, scale, skip_pgbench, **options):
+        if clients < 1 or duration <= 0:
+            raise CommandError("--clients and --duration must be positive.")
+        base = dict(settings.DATABASES["default"])
+        scratch = f"{base['NAME']}_{self.scratch_suffix}"
+        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = scratch
+        self.log(f"creating {scratch} …")
+        creation = connection.creation
+        old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        try:
+            figures = self.measure(clients=clients, duration=duration, **options)
+        finally:
+            connections.close_all()
+            creation.destroy_test_db(old_name, verbosity=0)
+        pgbench_tps = None if skip_pgbench else self.pgbench(base, clients, duration, scale)
+        rate = round(figures.pop(self.rate_key), 1)
+        ratio = round(rate / pgbench_tps, 3) if pgbench_tps else None  # of the figures as printed
+        self.stdout.write(json.dumps({self.rate_key: rate, "pgbench_tps": pgbench_tps, "ratio": ratio, **figures,
+                                      "clients": clients, "duration_s": duration}))
+
+    def log(self, message: str) -> None:
+        self.stderr.write(f"{self.scratch_suffix}: {message}")
+
+    def pgbench(self, base: dict, clients: int, duration: float, scale: int) -> float:
+        """pgbench tpcb-like on the same server, in its own throwaway database: TPS without connection time."""
+        import psycopg
+        from psycopg import sql
+
+        from orderfin.devservices import pgbench_path
+
+        binary = pgbench_path()
+        name = f"{base['NAME']}_{self.scratch_suffix}_pgbench"
+        admin = psycopg.connect(host=base["HOST"] or "127.0.0.1", port=base["PORT"] or 5432, user=base["USER"],
+                                password=base["PASSWORD"] or None, dbname="postgres", autocommit=True)
+        env_args = ["-h", str(base["HOST"] or "127.0.0.1"), "-p", str(base["PORT"] or 5432), "-U", base["USER"]]
+        env = {"PGPASSWORD": base["PASSWORD"]} if base["PASSWORD"] else {}
+        try:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            self.log(f"pgbench -i -s {scale} …")
+            _run([binary, "-i", "-q", "-s", str(scale), *env_args, name], env)
+            self.log(f"pgbench tpcb-like, {clients} clients, {duration:g}s …")
+            out = _run([binary, "-b", "tpcb-like", "-c", str(clients), "-j", str(clients), "-T", str(max(1, round(duration))),
+                        "-n", *env_args, name], env)
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            admin.close()
+        match = re.search(r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)\)", out)
+        if not match:
+            raise CommandError(f"could not read pgbench's TPS:\n{out}")
+        return round(float(match.group(1)), 1)
+
+
+def clients_run(work: Callable, payloads: list, duration: float) -> tuple[list[tuple], float]:
+    """Run work(index, payload, deadline) in one forked process per payload, each with its own connection, until the
+    deadline; returns (each process's result tuple, elapsed seconds)."""
+    connections.close_all()  # never share the parent's socket
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    start = time.monotonic()
+    deadline = start + duration
+    procs = [ctx.Process(target=_client, args=(work, i, payload, deadline, results)) for i, payload in enumerate(payloads)]
+    for p in procs:
+        p.start()
+    counts = [results.get(timeout=duration + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = time.monotonic() - start
+    crashed = [c[1] for c in counts if c and c[0] == _CRASHED]
+    if crashed:
+        raise CommandError(f"a client crashed: {crashed[0]}")
+    return counts, elapsed
+
+
+_CRASHED = "crashed"
+
+
+def _client(work: Callable, index: int, payload, deadline: float, results) -> None:
+    connections.close_all()
+    try:
+        results.put(work(index, payload, deadline))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the benchmark
+        results.put((_CRASHED, repr(exc)))
+    finally:
+        connections.close_all()
+
+
+def _run(command: list[str], env: dict) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, check=False)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise CommandError(f"{command[0]} exited {done.returncode}")
+    return done.stdout + done.stderr
