@@ -43,8 +43,9 @@ class Loan(FSMModelMixin, models.Model):
     # Delinquency as of the last end of day (apps/eod): DPD = business date − overdue_since + 1.
     overdue_since = models.DateField(null=True, blank=True, help_text="First day the oldest unpaid installment was overdue")
     defaulted_on = models.DateField(null=True, blank=True)
-    bucket = models.CharField(max_length=8, default="current", help_text="collections.Bucket")
-    provision = models.DecimalField(default=0, help_text="Loan-loss allowance held against this loan",
+    # Database defaults too: set-based loaders (benchmarks, imports) insert loans without naming them.
+    bucket = models.CharField(max_length=8, default="current", db_default="current", help_text="collections.Bucket")
+    provision = models.DecimalField(default=0, db_default=0, help_text="Loan-loss allowance held against this loan",
                                     **money_field_kwargs())
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -126,7 +127,8 @@ class LoanInstallment(models.Model):
     principal_paid = models.DecimalField(default=0, **money_field_kwargs())
     interest_paid = models.DecimalField(default=0, **money_field_kwargs())
     fee_paid = models.DecimalField(default=0, **money_field_kwargs())
-    status = models.CharField(max_length=10, choices=InstallmentStatus.choices, default=InstallmentStatus.SCHEDULED)
+    status = models.CharField(max_length=10, choices=InstallmentStatus.choices, default=InstallmentStatus.SCHEDULED,
+                              db_default=InstallmentStatus.SCHEDULED)
 
     class Meta:
         ordering = ["loan_id", "number"]
