@@ -153,6 +153,10 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     caught_up_to = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
     penalties_unwind(loan=loan, after=repayment.received_on, actor=actor, reference=f"penalty-unwind:{repayment.pk}")
+    # penalties_unwind moves the penalty clock back only when it found penalty to take back; with none (the
+    # bounced payment had kept everything current) the days after it must still be accrued again.
+    Loan.objects.filter(pk=loan.pk, penalty_accrued_through__gt=repayment.received_on) \
+        .update(penalty_accrued_through=repayment.received_on)
     for n, r in enumerate(live[1:], start=1):  # replay, oldest first, accruing up to each payment as it did
         loan_accrue(loan=loan, through=r.received_on, actor=actor)
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
