@@ -22,8 +22,8 @@ class LoanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Loan
-        fields = ["id", "merchant", "currency", "principal", "lender_principal", "partner_principal", "annual_rate",
-                  "apr", "start_date", "maturity_date", "state", "disbursed_at"]
+        fields = ["id", "merchant", "product", "repayment_method", "currency", "principal", "lender_principal",
+                  "partner_principal", "annual_rate", "apr", "start_date", "maturity_date", "state", "disbursed_at"]
         ref_name = "PartnerLoan"
 
 

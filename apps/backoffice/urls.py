@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import product_views, views
 
 app_name = "backoffice"
 
@@ -22,4 +22,7 @@ urlpatterns = [
     path("loans/<int:loan_id>/repayments/<int:repayment_id>/reverse/", views.repayment_reverse_view,
          name="repayment-reverse"),
     path("reconciliation/", views.reconciliation, name="reconciliation"),
+    path("products/", product_views.product_list, name="products"),
+    path("products/new/", product_views.product_edit, name="product-new"),
+    path("products/<int:product_id>/", product_views.product_edit, name="product"),
 ]

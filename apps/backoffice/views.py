@@ -192,7 +192,7 @@ def loan_list(request):
 
 @staff_required()
 def loan_detail(request, loan_id: int):
-    loan = get_object_or_404(loans_for_lender(lender=request.lender), pk=loan_id)
+    loan = get_object_or_404(loans_for_lender(lender=request.lender).select_related("application__product"), pk=loan_id)
     form = PaymentForm(request.POST or None)
     if request.method == "POST":
         if not request.user.has_role(Role.TREASURER):

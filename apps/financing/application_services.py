@@ -9,17 +9,14 @@ from django.utils import timezone
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
-from apps.core.money import CENT, quantize, to_decimal
+from apps.core.money import CENT, MAX_AMOUNT, to_decimal
 from apps.core.transitions import transition_apply
 from apps.ledger.selectors import apr_ceiling_get, capital_position_get, merchant_exposure_get
 from apps.merchants.models import Merchant
-from apps.repayments.apr import apr_irr
-from apps.repayments.schedules import schedule_bullet
 
 from .colending import share_offer_create
 from .decision_rules import DecisionFacts, decision_run
 from .models import (
-    DEFAULT_ANNUAL_RATES,
     ApplicationOrder,
     ApplicationState,
     DecisionResult,
@@ -28,6 +25,8 @@ from .models import (
     Pledge,
     RuleOutcome,
 )
+from .pricing import offer_terms_price
+from .products import presale_product_get, product_limits_check
 from .selectors import advance_on, borrowing_base_get, financing_policy_in_force
 
 DECISION_ACTOR = "system:decision-rules"
@@ -44,8 +43,10 @@ def _amount(raw) -> Decimal:
         amount = to_decimal(raw)
     except (TypeError, ValueError) as exc:
         raise ValidationFailed(f"{raw!r} is not an amount.", code="AMOUNT_INVALID") from exc
-    if amount <= 0 or amount != amount.quantize(CENT):
-        raise ValidationFailed(f"The amount must be positive and in cents; got {amount}.", code="AMOUNT_INVALID")
+    # Size first: quantising an absurdly large number would overflow the decimal context.
+    if amount <= 0 or amount > MAX_AMOUNT or amount != amount.quantize(CENT):
+        raise ValidationFailed(f"The amount must be positive, in cents and at most {MAX_AMOUNT}; got {amount}.",
+                               code="AMOUNT_INVALID")
     return amount
 
 
@@ -75,7 +76,9 @@ def application_submit(*, merchant: Merchant, order_ids: list, amount, actor, as
             f"The selected orders support at most {supported:,.2f}; you asked for {amount:,.2f}.",
             code="BORROWING_BASE_EXCEEDED",
         )
-    application = FinancingApplication.objects.create(merchant=merchant, amount=amount,
+    product = presale_product_get(lender=merchant.lender, as_of=as_of)
+    product_limits_check(product=product, amount=amount)
+    application = FinancingApplication.objects.create(merchant=merchant, amount=amount, product=product,
                                                       currency=merchant.lender.base_currency)
     ApplicationOrder.objects.bulk_create([ApplicationOrder(application=application, order_id=i) for i in sorted(wanted)])
     transition_apply(instance=application, transition="submit", actor=actor, update_fields=("submitted_at",))
@@ -126,24 +129,10 @@ def application_review(*, application: FinancingApplication, actor, approve: boo
 
 
 def offer_terms_compute(*, application: FinancingApplication, as_of: datetime.date) -> dict:
-    """Price a pre-sale advance: a bullet at the latest expected settlement + grace, no upfront deduction."""
+    """Price the application by its product (apps/financing/pricing.py); the offer is valid for the policy's hours."""
     policy = financing_policy_in_force(lender=application.merchant.lender, as_of=as_of)
-    grade = application.merchant.risk_grade or "E"
-    annual_rate = to_decimal((policy.annual_rates or DEFAULT_ANNUAL_RATES).get(grade, DEFAULT_ANNUAL_RATES[grade]))
-    latest = max(o.expected_settlement_date for o in application.orders.all())
-    maturity = max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=policy.grace_days)
-    (installment,) = schedule_bullet(principal=application.amount, annual_rate=annual_rate, start=as_of,
-                                     maturity=maturity, day_count="ACT/360")
-    fee = quantize(application.amount * to_decimal(policy.fee_rate))
-    repay = installment.total + fee  # the fee is paid at maturity, never deducted from the principal
-    return {
-        "principal": application.amount, "annual_rate": annual_rate, "interest": installment.interest, "fee": fee,
-        "total_cost": installment.interest + fee, "apr": apr_irr([(as_of, application.amount), (maturity, -repay)]),
-        "start_date": as_of, "maturity_date": maturity,
-        "schedule": [{"due_date": str(maturity), "principal": str(installment.principal),
-                      "interest": str(installment.interest), "fee": str(fee), "total": str(repay)}],
-        "expires_at": timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours),
-    }
+    terms = offer_terms_price(application=application, policy=policy, as_of=as_of)
+    return {**terms, "expires_at": timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours)}
 
 
 def offer_create(*, application: FinancingApplication, as_of: datetime.date, terms: dict | None = None,

@@ -221,7 +221,8 @@ def loans(request):
 
 @merchant_required
 def loan_detail(request, loan_id: int):
-    loan = get_object_or_404(loans_for_merchant(merchant=request.merchant), pk=loan_id)
+    loan = get_object_or_404(loans_for_merchant(merchant=request.merchant).select_related("application__product"),
+                             pk=loan_id)
     form = PaymentForm(request.POST or None)
     if request.method == "POST" and "pledge" in request.POST:
         try:

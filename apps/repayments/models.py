@@ -18,12 +18,29 @@ class LoanState(models.TextChoices):
     RESTRUCTURED = "restructured", "Restructured"
 
 
+class RepaymentMethod(models.TextChoices):
+    """How a schedule is built (apps/repayments/schedules.py)."""
+
+    BULLET = "bullet", "Bullet: one installment at maturity"
+    EQUAL_INSTALLMENT = "equal_installment", "Equal installments (等额本息)"
+    EQUAL_PRINCIPAL = "equal_principal", "Equal principal (等额本金)"
+    INTEREST_ONLY = "interest_only", "Interest-only with balloon"
+
+
 class Loan(FSMModelMixin, models.Model):
-    """A disbursed advance. The merchant receives the full principal; a partner bank may fund a share."""
+    """A disbursed loan. The merchant receives the full principal; a partner bank may fund a share.
+
+    The contract terms are copied from the product and the offer at disbursement, so editing a
+    product later never changes a running loan.
+    """
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="loans")
     application = models.OneToOneField("financing.FinancingApplication", on_delete=models.PROTECT, related_name="loan")
+    # The product kind (financing.ProductKind): "presale_advance" or "term_loan"; the product itself is application.product.
     product = models.CharField(max_length=32, default="presale_advance")
+    repayment_method = models.CharField(max_length=20, choices=RepaymentMethod.choices, default=RepaymentMethod.BULLET)
+    allocation_strategy = models.CharField(max_length=32, default="default",
+                                           help_text="A name in apps.repayments.allocation.STRATEGIES")
     currency = models.CharField(max_length=3)
     principal = models.DecimalField(**money_field_kwargs())
     lender_principal = models.DecimalField(**money_field_kwargs())

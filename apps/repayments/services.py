@@ -89,7 +89,8 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
     loan, amount, received_on = repayment.loan, repayment.amount, repayment.received_on
     principal_before = sum((i.principal_paid for i in installments), ZERO)
     interest_before = sum((i.interest_paid for i in installments), ZERO)
-    allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on)
+    allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on,
+                           strategy=loan.allocation_strategy)
     totals = {c: sum((a.amount for a in allocations if a.component == c), ZERO)
               for c in ("penalty", "fee", "interest", "principal", "credit")}
     lender_principal = _lender_share(loan, principal_before, totals["principal"])
