@@ -144,7 +144,7 @@ def application_list(request):
 
 @staff_required()
 def application_detail(request, application_id: int):
-    application = get_object_or_404(applications_for_lender(lender=request.lender).select_related("offer"),
+    application = get_object_or_404(applications_for_lender(lender=request.lender).select_related("offer", "product"),
                                     pk=application_id)
     merchant = application.merchant
     if request.method == "POST" and request.POST.get("decision") == "disburse":

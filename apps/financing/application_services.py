@@ -1,4 +1,4 @@
-"""Applications, decisions, offers and pledges: from selected orders to an accepted offer."""
+"""Applications, decisions, offers and pledges: from selected orders (or a term loan) to an accepted offer."""
 
 import datetime
 from decimal import Decimal
@@ -26,7 +26,7 @@ from .models import (
     RuleOutcome,
 )
 from .pricing import offer_terms_price
-from .products import presale_product_get, product_limits_check
+from .products import presale_product_get, product_limits_check, term_product_get
 from .selectors import advance_on, borrowing_base_get, financing_policy_in_force
 
 DECISION_ACTOR = "system:decision-rules"
@@ -86,6 +86,28 @@ def application_submit(*, merchant: Merchant, order_ids: list, amount, actor, as
     return application
 
 
+@transaction.atomic
+def term_loan_apply(*, merchant: Merchant, product, amount, term_months, actor, as_of: datetime.date | None = None):
+    """Apply for a term loan under `product` (a LoanProduct of the merchant's lender, its id or code), then decide.
+
+    No orders are pledged and the borrowing base does not apply; the product's amount and term
+    limits do, and the decision rules (KYC, grade, credit limit, single borrower, capacity, APR) as for any loan.
+    """
+    as_of = as_of or business_date_today()
+    amount = _amount(amount)
+    merchant = Merchant.objects.select_for_update().select_related("lender").get(pk=merchant.pk)  # one at a time
+    product = term_product_get(lender=merchant.lender, product=product, as_of=as_of)
+    product_limits_check(product=product, amount=amount, term_months=term_months)
+    base = borrowing_base_get(merchant=merchant, as_of=as_of)  # its grade and what is owed; not its orders
+    if base.blocked_reason:
+        raise ValidationFailed(base.blocked_reason, code="MERCHANT_NOT_ELIGIBLE")
+    application = FinancingApplication.objects.create(merchant=merchant, amount=amount, product=product,
+                                                      term_months=term_months, currency=merchant.lender.base_currency)
+    transition_apply(instance=application, transition="submit", actor=actor, update_fields=("submitted_at",))
+    _decide(application=application, merchant=merchant, base=base, as_of=as_of)
+    return application
+
+
 def _decide(*, application, merchant, base, as_of):
     policy = financing_policy_in_force(lender=merchant.lender, as_of=as_of)
     position = capital_position_get(lender=merchant.lender, on=as_of)
@@ -93,7 +115,8 @@ def _decide(*, application, merchant, base, as_of):
     ceiling = apr_ceiling_get(lender=merchant.lender, on=as_of)
     facts = DecisionFacts(
         kyc_state=merchant.kyc_state, kyc_label=merchant.get_kyc_state_display(), grade=base.grade,
-        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount, borrowing_base=base.base,
+        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount,
+        borrowing_base=None if application.product.is_term_loan else base.base,
         exposure=merchant_exposure_get(merchant=merchant), single_borrower_limit=position.single_borrower_limit,
         cash=position.cash, lender_in_breach=position.in_breach,
         apr=terms["apr"], apr_ceiling=ceiling,

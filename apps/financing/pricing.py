@@ -9,10 +9,13 @@ import datetime
 from decimal import Decimal
 
 from apps.core.money import quantize, to_decimal
-from apps.repayments.apr import apr_irr
+from apps.repayments.apr import apr_irr, schedule_cash_flows
+from apps.repayments.quotes import MONTHLY_METHODS
 from apps.repayments.schedules import schedule_bullet
 
 from .models import DEFAULT_ANNUAL_RATES, FinancingApplication
+
+ZERO = Decimal("0.00")
 
 
 def annual_rate_for(*, policy, grade: str) -> Decimal:
@@ -23,6 +26,8 @@ def offer_terms_price(*, application: FinancingApplication, policy, as_of: datet
     """The offer's terms (without its expiry): principal, rate, interest, fee, APR, dates and schedule rows."""
     product = application.product
     annual_rate = annual_rate_for(policy=policy, grade=application.merchant.risk_grade or "E")
+    if product.is_term_loan:
+        return _term_loan(application, product, annual_rate, as_of)
     return _presale_advance(application, product, annual_rate, as_of)
 
 
@@ -40,4 +45,19 @@ def _presale_advance(application, product, annual_rate: Decimal, as_of: datetime
         "apr": apr_irr([(as_of, application.amount), (maturity, -repay)]), "start_date": as_of, "maturity_date": maturity,
         "schedule": [{"due_date": str(maturity), "principal": str(installment.principal),
                       "interest": str(installment.interest), "fee": str(fee), "total": str(repay)}],
+    }
+
+
+def _term_loan(application, product, annual_rate: Decimal, as_of: datetime.date) -> dict:
+    """Monthly installments by the product's method over the term the merchant chose, from today."""
+    rows = MONTHLY_METHODS[product.method](principal=application.amount, annual_rate=annual_rate,
+                                          term_months=application.term_months, start=as_of)
+    interest = sum((row.interest for row in rows), ZERO)
+    return {
+        "principal": application.amount, "annual_rate": annual_rate, "day_count": product.day_count,
+        "interest": interest, "fee": ZERO, "total_cost": interest,
+        "apr": apr_irr(schedule_cash_flows(application.amount, as_of, rows)), "start_date": as_of,
+        "maturity_date": rows[-1].due_date,
+        "schedule": [{"due_date": str(row.due_date), "principal": str(row.principal), "interest": str(row.interest),
+                      "fee": "0.00", "total": str(row.total)} for row in rows],
     }

@@ -11,6 +11,8 @@ from apps.core.errors import ValidationFailed
 from apps.financing.disbursement import loan_disburse
 from apps.financing.models import LoanProduct, ProductKind
 from apps.financing.products import loan_product_save, loan_products_default_ensure
+from apps.repayments.models import RepaymentAllocation
+from apps.repayments.services import repayment_post
 from tests.conftest import TODAY
 
 D = Decimal
@@ -47,6 +49,22 @@ def test_the_advance_is_priced_and_disbursed_on_its_products_terms(accepted, len
     loan_product_save(lender=lender, actor=staff[Role.LENDER_ADMIN], product=advance, penalty_annual_rate=D("0.2000"))
     loan.refresh_from_db()
     assert (loan.penalty_annual_rate, loan.day_count, loan.product) == (D("0.1500"), "ACT/365", "presale_advance")
+
+
+def test_a_product_picks_its_allocation_strategy_by_name(term_loan, lender, staff):
+    loan_product_save(lender=lender, actor=staff[Role.LENDER_ADMIN], product=_product(lender, "term_equal_principal"),
+                      allocation_strategy="oldest_installment_first", penalty_annual_rate=D("0"))
+    loan = term_loan(product="term_equal_principal", months=12)
+    assert loan.allocation_strategy == "oldest_installment_first"
+    first, second = list(loan.installments.all())[:2]
+    # Both installments past due (no penalty on this product): the default order would take both interests
+    # (60.00 + 55.00) before any principal;
+    # oldest-first settles installment 1 in full (1,060.00) before touching installment 2.
+    repayment = repayment_post(loan=loan, amount=D("1100.00"), source="portal", reference="r", actor="m",
+                               received_on=second.due_date + datetime.timedelta(days=1))
+    got = [(a.installment_id, a.component, a.amount) for a in RepaymentAllocation.objects.filter(repayment=repayment)]
+    assert got[:3] == [(first.pk, "interest", D("60.00")), (first.pk, "principal", D("1000.00")),
+                       (second.pk, "interest", D("40.00"))]
 
 
 @pytest.mark.parametrize("changes, code", [
