@@ -34,3 +34,10 @@ def term_loan(term_merchant):
 
     return make
 
+
+def schedule_state(loan) -> tuple:
+    """Everything a reversal must put back: the loan's state and dates, and every installment row."""
+    loan.refresh_from_db()
+    return loan.state, loan.maturity_date, [
+        (i.number, i.due_date, i.principal_due, i.interest_due, i.fee_due, i.principal_paid, i.interest_paid, i.fee_paid,
+         i.penalty_accrued, i.penalty_paid, i.interest_accrued) for i in loan.installments.order_by("number")]

@@ -19,7 +19,7 @@ from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
 from apps.repayments.calculator import calculator_context
-from apps.repayments.forms import PaymentForm
+from apps.repayments.forms import PaymentForm, RepaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
@@ -193,14 +193,15 @@ def loan_list(request):
 @staff_required()
 def loan_detail(request, loan_id: int):
     loan = get_object_or_404(loans_for_lender(lender=request.lender).select_related("application__product"), pk=loan_id)
-    form = PaymentForm(request.POST or None)
+    form = RepaymentForm(request.POST or None, loan=loan)
     if request.method == "POST":
         if not request.user.has_role(Role.TREASURER):
             messages.error(request, "Only a treasurer may record a repayment.")
         elif form.is_valid():
             try:
                 repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
-                               reference=form.cleaned_data["reference"], actor=request.user)
+                               reference=form.cleaned_data["reference"], actor=request.user,
+                               prepayment=form.prepayment_choice)
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
@@ -211,7 +212,7 @@ def loan_detail(request, loan_id: int):
     today = business_date_today()
     return render(request, "backoffice/loan_detail.html", {
         "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
-        "outstanding": loan_outstanding(loan), "form": PaymentForm(),
+        "outstanding": loan_outstanding(loan), "form": RepaymentForm(loan=loan),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
         "can_reverse": request.user.has_role(Role.TREASURER) and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE),
         "timeline": loan_timeline(loan=loan),

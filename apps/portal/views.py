@@ -27,7 +27,7 @@ from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
 from apps.repayments.calculator import calculator_context
 from apps.repayments.collateral import pledges_add
-from apps.repayments.forms import PaymentForm
+from apps.repayments.forms import RepaymentForm
 from apps.repayments.models import RepaymentSource
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant, payoff_quote
 from apps.repayments.services import repayment_post
@@ -244,7 +244,7 @@ def loans(request):
 def loan_detail(request, loan_id: int):
     loan = get_object_or_404(loans_for_merchant(merchant=request.merchant).select_related("application__product"),
                              pk=loan_id)
-    form = PaymentForm(request.POST or None)
+    form = RepaymentForm(request.POST or None, loan=loan)
     if request.method == "POST" and "pledge" in request.POST:
         try:
             count = pledges_add(loan=loan, order_ids=request.POST.getlist("order"), actor=request.user,
@@ -257,7 +257,8 @@ def loan_detail(request, loan_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.PORTAL,
-                           reference=form.cleaned_data["reference"], actor=request.user)
+                           reference=form.cleaned_data["reference"], actor=request.user,
+                           prepayment=form.prepayment_choice)
         except DomainError as exc:
             messages.error(request, exc.message)
         else:

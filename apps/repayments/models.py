@@ -27,6 +27,13 @@ class RepaymentMethod(models.TextChoices):
     INTEREST_ONLY = "interest_only", "Interest-only with balloon"
 
 
+class PrepaymentChoice(models.TextChoices):
+    """What a partial prepayment does to the rest of a monthly schedule (the merchant chooses)."""
+
+    REDUCE_INSTALLMENT = "reduce_installment", "Lower installments, same number of months"
+    REDUCE_TERM = "reduce_term", "Same installment, fewer months"
+
+
 class Loan(FSMModelMixin, models.Model):
     """A disbursed loan. The merchant receives the full principal; a partner bank may fund a share.
 
@@ -162,6 +169,9 @@ class Repayment(models.Model):
     reference = models.CharField(max_length=100)
     amount = models.DecimalField(**money_field_kwargs())
     received_on = models.DateField()
+    # Kept so a replay after a reversal reshapes the schedule the way the merchant chose.
+    prepayment = models.CharField(max_length=20, choices=PrepaymentChoice.choices,
+                                  default=PrepaymentChoice.REDUCE_INSTALLMENT)
     # The entry currently carrying it: a replay after an earlier payment bounced posts a new one.
     journal_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="repayment")
     reversed_at = models.DateTimeField(null=True, blank=True, help_text="Set when the payment bounced")
@@ -271,3 +281,45 @@ class PenaltyAccrual(models.Model):
 
     def __str__(self):
         return f"Penalty {self.amount} on {self.installment_id} to {self.period_end}"
+
+
+class RevisionReason(models.TextChoices):
+    PREPAYMENT = "prepayment", "Partial prepayment"
+    PAYOFF = "payoff", "Paid off: interest not yet accrued dropped"
+
+
+class ScheduleRevision(models.Model):
+    """A change a payment made to the schedule itself, kept so a reversal can undo it exactly.
+
+    A partial prepayment recomputes the installments after the current one; a payoff drops the
+    interest and fees not yet accrued. `before` holds the affected rows as they were (decimal
+    strings); `after` what they became. A reversal restores `before` and marks the revision reverted.
+    """
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="schedule_revisions")
+    repayment = models.ForeignKey(Repayment, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="schedule_revisions")
+    reason = models.CharField(max_length=12, choices=RevisionReason.choices)
+    choice = models.CharField(max_length=20, choices=PrepaymentChoice.choices, blank=True)
+    prepaid = models.DecimalField(default=0, **money_field_kwargs())
+    before = models.JSONField()
+    after = models.JSONField()
+    # Interest accrued on rows that changed and was taken back out of income (re-accrued on the new rows).
+    release_entry = models.OneToOneField("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="schedule_revision")
+    pledges_released = models.JSONField(default=list, blank=True, help_text="Pledge ids a payoff released")
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(prepaid__gte=0), name="schedule_revision_prepaid_non_negative"),
+            models.CheckConstraint(condition=Q(reason="payoff") | (Q(repayment__isnull=False) & ~Q(choice="")),
+                                   name="schedule_revision_prepayment_has_its_payment"),
+        ]
+        indexes = [models.Index(fields=["loan", "reverted_at"])]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} on loan {self.loan_id}"

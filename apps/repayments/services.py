@@ -20,7 +20,9 @@ from apps.merchants.models import Merchant
 from .accrual import accrued_through, loan_accrue, penalties_unwind
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
-from .models import CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
+from .models import CreditRefund, Loan, LoanInstallment, LoanState, PrepaymentChoice, Repayment, RepaymentAllocation
+from .prepayments import prepayment_choice_check, prepayment_reschedule, prepayment_revision_record
+from .revisions import prepayments_restore
 from .selectors import merchant_credit_total
 from .shares import lender_part
 
@@ -50,13 +52,17 @@ def _lender_share(loan: Loan, collected_before: Decimal, collected_now: Decimal)
 
 @transaction.atomic
 def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
-                   received_on: datetime.date | None = None) -> Repayment:
+                   received_on: datetime.date | None = None,
+                   prepayment: str = PrepaymentChoice.REDUCE_INSTALLMENT) -> Repayment:
     """Receive `amount` for the loan: accrue to the date, allocate, post to the ledger, update the sub-ledger.
 
     Idempotent per (loan, source, reference): the same repayment sent again returns the first one;
     the same reference with another amount is refused. Overpayment becomes the merchant's credit.
+    Beyond what is due, a payment on a monthly schedule prepays principal and reshapes the rest of
+    the schedule as `prepayment` says (apps/repayments/prepayments.py).
     """
     amount = amount_check(amount)
+    prepayment_choice_check(prepayment)
     received_on = received_on or business_date_today()
     lender = loan.merchant.lender
     lender_position_lock(lender)
@@ -72,9 +78,10 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                        code="LOAN_NOT_REPAYABLE")
     loan_accrue(loan=loan, through=received_on, actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
-    repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on)
-    totals = _allocate_and_post(repayment=repayment, installments=installments, actor=actor,
-                                entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
+    repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on,
+                          prepayment=prepayment)
+    totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
+                                        entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
                        **{k: str(v) for k, v in totals.items() if v}})
@@ -82,6 +89,24 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
         margin_call_review(loan=loan, as_of=received_on, actor=actor, reason="Repayment received")
     _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
     return repayment
+
+
+def _reshape_allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallment], actor,
+                               entry_reference: str) -> dict:
+    """A prepayment first reshapes the schedule as the merchant chose; then allocate and post as always.
+
+    Single-installment loans (pre-sale advances, the sweeps' hot path) skip straight to posting.
+    """
+    revision = None
+    if len(installments) > 1:
+        revision = prepayment_reschedule(
+            loan=repayment.loan, installments=installments, amount=repayment.amount, as_of=repayment.received_on,
+            owed=_owed(repayment.loan, installments, repayment.received_on), choice=repayment.prepayment, actor=actor)
+    totals = _allocate_and_post(repayment=repayment, installments=installments, actor=actor,
+                                entry_reference=entry_reference)
+    if revision is not None:
+        prepayment_revision_record(revision=revision, repayment=repayment)
+    return totals
 
 
 def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallment], actor, entry_reference: str) -> dict:
@@ -130,7 +155,11 @@ def _installments_apply(installments: list[LoanInstallment], allocations, *, sig
 @transaction.atomic
 def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     """A payment bounced: reverse it and every later one, then replay the later ones in date order,
-    so the loan ends exactly as if the bounced payment had never arrived. Idempotent."""
+    so the loan ends exactly as if the bounced payment had never arrived. Idempotent.
+
+    Prepayment reshapes those payments made are undone too (from their schedule revisions); the
+    replay makes them again where they still apply.
+    """
     loan = repayment.loan
     lender = loan.merchant.lender
     lender_position_lock(lender)
@@ -151,6 +180,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
         _installments_apply(installments, list(r.allocations.all()), sign=-1)
         r.allocations.all().delete()  # derived rows; the journal keeps the history
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
+    prepayments_restore(loan=loan, repayment_ids={r.pk for r in live}, actor=actor)
     caught_up_to = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
     penalties_unwind(loan=loan, after=repayment.received_on, actor=actor, reference=f"penalty-unwind:{repayment.pk}")
@@ -161,8 +191,8 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     for n, r in enumerate(live[1:], start=1):  # replay, oldest first, accruing up to each payment as it did
         loan_accrue(loan=loan, through=r.received_on, actor=actor)
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
-        _allocate_and_post(repayment=r, installments=installments, actor=actor,
-                           entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
+        _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
+                                   entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
     if caught_up_to:
         loan_accrue(loan=loan, through=caught_up_to, actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))

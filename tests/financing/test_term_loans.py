@@ -150,6 +150,8 @@ def test_the_merchant_applies_in_the_portal_and_accepts(client, merchant_user, t
     assert "over 12 months" in page and "1032.80" in page and "nothing is deducted upfront" in page
     accepted = client.post(response.url, follow=True).content.decode()
     assert "Offer accepted and 12,000.00 disbursed in full" in accepted
+    loan_page = client.get(f"/portal/loans/{application.loan.pk}/").content.decode()
+    assert "Same installment, fewer months" in loan_page and "Lower installments, same number of months" in loan_page
 
 
 @pytest.mark.parametrize("form, message", [
