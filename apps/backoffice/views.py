@@ -214,7 +214,9 @@ def loan_detail(request, loan_id: int):
         "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
         "outstanding": loan_outstanding(loan), "form": RepaymentForm(loan=loan),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
-        "can_reverse": request.user.has_role(Role.TREASURER) and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE),
+        # A paid-off loan reopens when a payment that paid it off is reversed.
+        "can_reverse": request.user.has_role(Role.TREASURER)
+        and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF),
         "timeline": loan_timeline(loan=loan),
         "can_record": request.user.has_role(Role.TREASURER),
     })

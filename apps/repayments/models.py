@@ -3,7 +3,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from apps.core.money import money_field_kwargs
 
@@ -111,6 +111,11 @@ class Loan(FSMModelMixin, models.Model):
     @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.RESTRUCTURED)
     def restructure(self):
         pass
+
+    @transition(field=state, source=LoanState.PAID_OFF, target=RETURN_VALUE(LoanState.ACTIVE, LoanState.OVERDUE))
+    def reopen(self, past_due: bool = False):
+        """A payment that had paid the loan off bounced (apps/repayments/reopening.py)."""
+        return LoanState.OVERDUE if past_due else LoanState.ACTIVE
 
 
 class LoanInstallment(models.Model):

@@ -12,6 +12,7 @@ from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict
 from apps.core.transitions import transition_apply
 from apps.financing.application_services import pledges_release
+from apps.financing.models import Pledge
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
@@ -22,7 +23,14 @@ from .allocation import Owed, allocate
 from .collateral import margin_call_review
 from .models import CreditRefund, Loan, LoanInstallment, LoanState, PrepaymentChoice, Repayment, RepaymentAllocation
 from .prepayments import prepayment_choice_check, prepayment_reschedule, prepayment_revision_record
-from .revisions import prepayments_restore
+from .reopening import (
+    loan_reopen,
+    payoff_release_reference,
+    payoff_revision_record,
+    payoff_undo,
+    reopened_state_settle,
+)
+from .revisions import prepayments_restore, schedule_rows
 from .selectors import merchant_credit_total
 from .shares import lender_part
 
@@ -157,8 +165,8 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     """A payment bounced: reverse it and every later one, then replay the later ones in date order,
     so the loan ends exactly as if the bounced payment had never arrived. Idempotent.
 
-    Prepayment reshapes those payments made are undone too (from their schedule revisions); the
-    replay makes them again where they still apply.
+    Schedule changes those payments made are undone too (prepayment reshapes, and a payoff: the
+    loan reopens, apps/repayments/reopening.py); the replay makes them again where they still apply.
     """
     loan = repayment.loan
     lender = loan.merchant.lender
@@ -168,9 +176,12 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
     if repayment.reversed_at is not None:
         return repayment
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
-        raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; reopening a closed loan to reverse a "
-                       "payment is not supported yet.", code="LOAN_CLOSED")
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF):
+        raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; its payments cannot be reversed here.",
+                       code="LOAN_CLOSED")
+    reopening = loan.state == LoanState.PAID_OFF
+    if reopening:  # the payoff is the last thing that happened to the loan: undo it first
+        payoff_undo(loan=loan, actor=actor, reason=reason)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
@@ -181,6 +192,8 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
         r.allocations.all().delete()  # derived rows; the journal keeps the history
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in live}, actor=actor)
+    if reopening:  # before the replay: only an open loan accrues
+        loan_reopen(loan=loan, actor=actor, reason=f"A payment that had paid it off was reversed: {reason}")
     caught_up_to = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
     penalties_unwind(loan=loan, after=repayment.received_on, actor=actor, reference=f"penalty-unwind:{repayment.pk}")
@@ -200,6 +213,8 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
     last = live[-1].received_on if len(live) > 1 else repayment.received_on
     _close_if_repaid(loan=loan, installments=installments, as_of=last, actor=actor)
+    if reopening:
+        reopened_state_settle(loan=loan, actor=actor)
     return Repayment.objects.get(pk=repayment.pk)
 
 
@@ -211,6 +226,7 @@ def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: 
     """
     if any(o.fee or o.interest or o.principal for o in _owed(loan, installments, as_of)):
         return
+    before = schedule_rows(installments)  # kept, so a reversal can reopen the loan exactly
     excess_interest = sum((i.interest_accrued - i.interest_paid for i in installments), ZERO)
     excess_fee = sum((i.fee_accrued - i.fee_paid for i in installments), ZERO)
     lines = []
@@ -218,16 +234,21 @@ def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: 
         lines += [dr(Acct.INTEREST_INCOME, excess_interest), cr(Acct.LOANS_INTEREST, excess_interest)]
     if excess_fee:
         lines += [dr(Acct.FEE_INCOME, excess_fee), cr(Acct.LOANS_FEES, excess_fee)]
+    release = None
     if lines:
-        post_locked(lender=loan.merchant.lender, reference=f"payoff-accrual-release:{loan.pk}", lines=lines,
-                    kind=EntryKind.ACCRUAL, business_date=as_of, actor=actor,
-                    description=f"Interest accrued after loan #{loan.pk} was paid off")
+        release = post_locked(lender=loan.merchant.lender, reference=payoff_release_reference(loan=loan), lines=lines,
+                              kind=EntryKind.ACCRUAL, business_date=as_of, actor=actor,
+                              description=f"Interest accrued after loan #{loan.pk} was paid off")
     for i in installments:
         i.interest_due = i.interest_accrued = i.interest_paid
         i.fee_due = i.fee_accrued = i.fee_paid
     LoanInstallment.objects.bulk_update(installments, ["interest_due", "interest_accrued", "fee_due", "fee_accrued"])
     transition_apply(instance=loan, transition="pay_off", actor=actor, reason="Repaid in full")
+    pledge_ids = list(Pledge.objects.filter(application=loan.application_id, released_at__isnull=True)
+                      .values_list("pk", flat=True))
     pledges_release(application=loan.application, actor=actor, reason=f"Loan #{loan.pk} repaid")
+    payoff_revision_record(loan=loan, before=before, installments=installments, release_entry=release,
+                           pledge_ids=pledge_ids, actor=actor)
 
 
 @transaction.atomic

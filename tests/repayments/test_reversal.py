@@ -1,9 +1,6 @@
 import datetime
 from decimal import Decimal
 
-import pytest
-
-from apps.core.errors import Conflict
 from apps.financing.disbursement import loan_disburse
 from apps.ledger.selectors import trial_balance_all_currencies_zero
 from apps.repayments.models import LoanState, Repayment
@@ -59,14 +56,6 @@ def test_a_reversal_that_removes_an_overpayment_takes_back_the_credit(accepted):
     repayment_reverse(repayment=first, actor="t", reason="bounced")
     assert merchant_credit_total(merchants=[loan.merchant]) <= credit_before
     assert loan.__class__.objects.get(pk=loan.pk).state == LoanState.ACTIVE
-
-
-def test_a_paid_off_loan_is_not_reopened_silently(accepted):
-    loan = loan_disburse(application=accepted("1500.00"), actor="t")
-    payment = _pay(loan, "5000.00", "a", 37)
-    with pytest.raises(Conflict) as exc:
-        repayment_reverse(repayment=payment, actor="t", reason="bounced")
-    assert exc.value.code == "LOAN_CLOSED"
 
 
 def test_treasurer_reverses_from_the_loan_page(client, staff, accepted):
