@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.calendar import business_date_today
-from apps.repayments.models import Loan, RepaymentSource
+from apps.repayments.models import Loan, PrepaymentChoice, RepaymentSource
 from apps.repayments.selectors import loans_for_partner_bank
 from apps.repayments.services import repayment_post
 
@@ -22,8 +22,8 @@ class LoanSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Loan
-        fields = ["id", "merchant", "currency", "principal", "lender_principal", "partner_principal", "annual_rate",
-                  "apr", "start_date", "maturity_date", "state", "disbursed_at"]
+        fields = ["id", "merchant", "product", "repayment_method", "currency", "principal", "lender_principal",
+                  "partner_principal", "annual_rate", "apr", "start_date", "maturity_date", "state", "disbursed_at"]
         ref_name = "PartnerLoan"
 
 
@@ -45,6 +45,9 @@ class PartnerRepaymentView(BankApiView):
         currency = serializers.CharField(max_length=3)
         reference = serializers.CharField(max_length=100, help_text="Your reference; resending it posts nothing twice")
         received_on = serializers.DateField()
+        prepayment = serializers.ChoiceField(
+            choices=PrepaymentChoice.choices, required=False, default=PrepaymentChoice.REDUCE_INSTALLMENT,
+            help_text="Monthly loans: what paying beyond the current installment does to the rest of the schedule")
 
         class Meta:
             ref_name = "PartnerRepaymentRequest"
@@ -54,6 +57,7 @@ class PartnerRepaymentView(BankApiView):
         loan_id = serializers.IntegerField()
         amount = serializers.DecimalField(max_digits=20, decimal_places=2)
         received_on = serializers.DateField()
+        prepayment = serializers.CharField()
         allocations = serializers.SerializerMethodField()
         loan_state = serializers.CharField(source="loan.state")
 
@@ -75,5 +79,6 @@ class PartnerRepaymentView(BankApiView):
             raise serializers.ValidationError({"received_on": ["A repayment cannot be received in the future."]})
         repayment = repayment_post(loan=loan, amount=payload.validated_data["amount"], source=RepaymentSource.PARTNER,
                                    reference=payload.validated_data["reference"], actor=request.api_client.label,
-                                   received_on=payload.validated_data["received_on"])
+                                   received_on=payload.validated_data["received_on"],
+                                   prepayment=payload.validated_data["prepayment"])
         return Response(self.OutputSerializer(repayment).data, status=status.HTTP_201_CREATED)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import views
+from . import product_views, views
 
 app_name = "backoffice"
 
@@ -23,4 +23,7 @@ urlpatterns = [
          name="repayment-reverse"),
     path("reconciliation/", views.reconciliation, name="reconciliation"),
     path("groups/", include("apps.groups.backoffice_urls")),
+    path("products/", product_views.product_list, name="products"),
+    path("products/new/", product_views.product_edit, name="product-new"),
+    path("products/<int:product_id>/", product_views.product_edit, name="product"),
 ]

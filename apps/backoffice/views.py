@@ -20,7 +20,7 @@ from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
 from apps.repayments.calculator import calculator_context
-from apps.repayments.forms import PaymentForm
+from apps.repayments.forms import PaymentForm, RepaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
@@ -145,7 +145,7 @@ def application_list(request):
 
 @staff_required()
 def application_detail(request, application_id: int):
-    application = get_object_or_404(applications_for_lender(lender=request.lender).select_related("offer"),
+    application = get_object_or_404(applications_for_lender(lender=request.lender).select_related("offer", "product"),
                                     pk=application_id)
     merchant = application.merchant
     if request.method == "POST" and request.POST.get("decision") == "disburse":
@@ -193,18 +193,22 @@ def loan_list(request):
 
 @staff_required()
 def loan_detail(request, loan_id: int):
-    loan = get_object_or_404(loans_for_lender(lender=request.lender), pk=loan_id)
-    form = PaymentForm(request.POST or None)
+    loan = get_object_or_404(loans_for_lender(lender=request.lender).select_related("application__product"), pk=loan_id)
+    form = RepaymentForm(request.POST or None, loan=loan)
     if request.method == "POST":
         if not request.user.has_role(Role.TREASURER):
             messages.error(request, "Only a treasurer may record a repayment.")
         elif form.is_valid():
             # A written-off loan takes no repayments: what it still collects is a recovery (recovery income).
             written_off = loan.state == LoanState.WRITTEN_OFF
-            post = recovery_post if written_off else repayment_post
             try:
-                post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
-                     reference=form.cleaned_data["reference"], actor=request.user)
+                if written_off:
+                    recovery_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
+                                  reference=form.cleaned_data["reference"], actor=request.user)
+                else:
+                    repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
+                                   reference=form.cleaned_data["reference"], actor=request.user,
+                                   prepayment=form.prepayment_choice)
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
@@ -215,9 +219,11 @@ def loan_detail(request, loan_id: int):
     today = business_date_today()
     return render(request, "backoffice/loan_detail.html", {
         "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
-        "outstanding": loan_outstanding(loan), "form": PaymentForm(),
+        "outstanding": loan_outstanding(loan), "form": RepaymentForm(loan=loan),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
-        "can_reverse": request.user.has_role(Role.TREASURER) and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE),
+        # A paid-off loan reopens when a payment that paid it off is reversed.
+        "can_reverse": request.user.has_role(Role.TREASURER)
+        and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF),
         "timeline": loan_timeline(loan=loan),
         "can_record": request.user.has_role(Role.TREASURER),
         "recoveries": loan.recoveries.order_by("-received_on", "-id"),

@@ -1,4 +1,4 @@
-"""Applications, decisions, offers and pledges: from selected orders to an accepted offer."""
+"""Applications, decisions, offers and pledges: from selected orders (or a term loan) to an accepted offer."""
 
 import datetime
 from decimal import Decimal
@@ -9,18 +9,15 @@ from django.utils import timezone
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
-from apps.core.money import CENT, quantize, to_decimal
+from apps.core.money import CENT, MAX_AMOUNT, to_decimal
 from apps.core.transitions import transition_apply
 from apps.groups.selectors import group_exposure_get, live_group_get
 from apps.ledger.selectors import apr_ceiling_get, capital_position_get
 from apps.merchants.models import Merchant
-from apps.repayments.apr import apr_irr
-from apps.repayments.schedules import schedule_bullet
 
 from .colending import share_offer_create
 from .decision_rules import DecisionFacts, decision_run
 from .models import (
-    DEFAULT_ANNUAL_RATES,
     ApplicationOrder,
     ApplicationState,
     DecisionResult,
@@ -29,6 +26,8 @@ from .models import (
     Pledge,
     RuleOutcome,
 )
+from .pricing import offer_terms_price
+from .products import presale_product_get, product_limits_check, term_product_get
 from .selectors import advance_on, borrowing_base_get, financing_policy_in_force
 
 DECISION_ACTOR = "system:decision-rules"
@@ -45,8 +44,10 @@ def _amount(raw) -> Decimal:
         amount = to_decimal(raw)
     except (TypeError, ValueError) as exc:
         raise ValidationFailed(f"{raw!r} is not an amount.", code="AMOUNT_INVALID") from exc
-    if amount <= 0 or amount != amount.quantize(CENT):
-        raise ValidationFailed(f"The amount must be positive and in cents; got {amount}.", code="AMOUNT_INVALID")
+    # Size first: quantising an absurdly large number would overflow the decimal context.
+    if amount <= 0 or amount > MAX_AMOUNT or amount != amount.quantize(CENT):
+        raise ValidationFailed(f"The amount must be positive, in cents and at most {MAX_AMOUNT}; got {amount}.",
+                               code="AMOUNT_INVALID")
     return amount
 
 
@@ -76,9 +77,33 @@ def application_submit(*, merchant: Merchant, order_ids: list, amount, actor, as
             f"The selected orders support at most {supported:,.2f}; you asked for {amount:,.2f}.",
             code="BORROWING_BASE_EXCEEDED",
         )
-    application = FinancingApplication.objects.create(merchant=merchant, amount=amount,
+    product = presale_product_get(lender=merchant.lender, as_of=as_of)
+    product_limits_check(product=product, amount=amount)
+    application = FinancingApplication.objects.create(merchant=merchant, amount=amount, product=product,
                                                       currency=merchant.lender.base_currency)
     ApplicationOrder.objects.bulk_create([ApplicationOrder(application=application, order_id=i) for i in sorted(wanted)])
+    transition_apply(instance=application, transition="submit", actor=actor, update_fields=("submitted_at",))
+    _decide(application=application, merchant=merchant, base=base, as_of=as_of)
+    return application
+
+
+@transaction.atomic
+def term_loan_apply(*, merchant: Merchant, product, amount, term_months, actor, as_of: datetime.date | None = None):
+    """Apply for a term loan under `product` (a LoanProduct of the merchant's lender, its id or code), then decide.
+
+    No orders are pledged and the borrowing base does not apply; the product's amount and term
+    limits do, and the decision rules (KYC, grade, credit limit, single borrower, capacity, APR) as for any loan.
+    """
+    as_of = as_of or business_date_today()
+    amount = _amount(amount)
+    merchant = Merchant.objects.select_for_update().select_related("lender").get(pk=merchant.pk)  # one at a time
+    product = term_product_get(lender=merchant.lender, product=product, as_of=as_of)
+    product_limits_check(product=product, amount=amount, term_months=term_months)
+    base = borrowing_base_get(merchant=merchant, as_of=as_of)  # its grade and what is owed; not its orders
+    if base.blocked_reason:
+        raise ValidationFailed(base.blocked_reason, code="MERCHANT_NOT_ELIGIBLE")
+    application = FinancingApplication.objects.create(merchant=merchant, amount=amount, product=product,
+                                                      term_months=term_months, currency=merchant.lender.base_currency)
     transition_apply(instance=application, transition="submit", actor=actor, update_fields=("submitted_at",))
     _decide(application=application, merchant=merchant, base=base, as_of=as_of)
     return application
@@ -92,7 +117,8 @@ def _decide(*, application, merchant, base, as_of):
     group = live_group_get(merchant=merchant)
     facts = DecisionFacts(
         kyc_state=merchant.kyc_state, kyc_label=merchant.get_kyc_state_display(), grade=base.grade,
-        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount, borrowing_base=base.base,
+        credit_limit=merchant.credit_limit, owed=base.owed, amount=application.amount,
+        borrowing_base=None if application.product.is_term_loan else base.base,
         exposure=group_exposure_get(merchant), single_borrower_limit=position.single_borrower_limit,
         cash=position.cash, lender_in_breach=position.in_breach,
         apr=terms["apr"], apr_ceiling=ceiling,
@@ -130,24 +156,10 @@ def application_review(*, application: FinancingApplication, actor, approve: boo
 
 
 def offer_terms_compute(*, application: FinancingApplication, as_of: datetime.date) -> dict:
-    """Price a pre-sale advance: a bullet at the latest expected settlement + grace, no upfront deduction."""
+    """Price the application by its product (apps/financing/pricing.py); the offer is valid for the policy's hours."""
     policy = financing_policy_in_force(lender=application.merchant.lender, as_of=as_of)
-    grade = application.merchant.risk_grade or "E"
-    annual_rate = to_decimal((policy.annual_rates or DEFAULT_ANNUAL_RATES).get(grade, DEFAULT_ANNUAL_RATES[grade]))
-    latest = max(o.expected_settlement_date for o in application.orders.all())
-    maturity = max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=policy.grace_days)
-    (installment,) = schedule_bullet(principal=application.amount, annual_rate=annual_rate, start=as_of,
-                                     maturity=maturity, day_count="ACT/360")
-    fee = quantize(application.amount * to_decimal(policy.fee_rate))
-    repay = installment.total + fee  # the fee is paid at maturity, never deducted from the principal
-    return {
-        "principal": application.amount, "annual_rate": annual_rate, "interest": installment.interest, "fee": fee,
-        "total_cost": installment.interest + fee, "apr": apr_irr([(as_of, application.amount), (maturity, -repay)]),
-        "start_date": as_of, "maturity_date": maturity,
-        "schedule": [{"due_date": str(maturity), "principal": str(installment.principal),
-                      "interest": str(installment.interest), "fee": str(fee), "total": str(repay)}],
-        "expires_at": timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours),
-    }
+    terms = offer_terms_price(application=application, policy=policy, as_of=as_of)
+    return {**terms, "expires_at": timezone.now() + datetime.timedelta(hours=policy.offer_valid_hours)}
 
 
 def offer_create(*, application: FinancingApplication, as_of: datetime.date, terms: dict | None = None,

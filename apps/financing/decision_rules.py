@@ -28,7 +28,7 @@ class DecisionFacts:
     credit_limit: Decimal
     owed: Decimal
     amount: Decimal
-    borrowing_base: Decimal
+    borrowing_base: Decimal | None  # None: a term loan, secured by no orders
     exposure: Decimal  # outstanding principal on the lender's books: the merchant's and its guarantee group's
     single_borrower_limit: Decimal
     cash: Decimal
@@ -73,6 +73,8 @@ def _credit_limit(facts, policy) -> Verdict:
 
 
 def _borrowing_base(facts, policy) -> Verdict:
+    if facts.borrowing_base is None:
+        return Verdict("borrowing_base", RuleOutcome.PASS, "A term loan is not secured by orders: no borrowing base applies.")
     if facts.amount <= facts.borrowing_base:
         return Verdict("borrowing_base", RuleOutcome.PASS,
                        f"Requested {facts.amount:,.2f} is within the borrowing base of {facts.borrowing_base:,.2f}.")

@@ -22,7 +22,6 @@ from apps.repayments.models import Loan, LoanInstallment
 
 from .colending import funding_split
 from .models import ApplicationState, FinancingApplication
-from .selectors import financing_policy_in_force
 
 
 @transaction.atomic
@@ -32,7 +31,7 @@ def loan_disburse(*, application: FinancingApplication, actor) -> Loan:
     lender_position_lock(lender)
     Merchant.objects.select_for_update().get(pk=merchant.pk)
     application = (FinancingApplication.objects.select_for_update(of=("self",))
-                   .select_related("offer", "merchant__lender").get(pk=application.pk))
+                   .select_related("offer", "product", "merchant__lender").get(pk=application.pk))
     if application.state != ApplicationState.OFFER_ACCEPTED:
         raise InvalidTransition(f"Only an accepted offer can be disbursed; this application is "
                                 f"{application.get_state_display().lower()}.")
@@ -46,12 +45,15 @@ def loan_disburse(*, application: FinancingApplication, actor) -> Loan:
         post_locked(lender=lender, reference=f"{reference}:partner", kind=EntryKind.LOAN_FUNDING, actor=actor,
                     business_date=offer.start_date, description=f"{share.partner_bank.name}'s share of loan to {merchant}",
                     lines=[dr(Acct.LOANS_PRINCIPAL, partner_part), cr(Acct.DUE_TO_PARTNER_BANKS, partner_part)])
+    product = application.product
+    # The contract: the offer's price and dates, the product's shape, penalty and allocation order, copied so
+    # that editing the product later never changes this loan.
     loan = Loan.objects.create(
         merchant=merchant, application=application, currency=application.currency, principal=offer.principal,
         lender_principal=lender_part, partner_principal=partner_part, partner_bank=share.partner_bank if share else None,
         annual_rate=offer.annual_rate, day_count=offer.day_count, apr=offer.apr, start_date=offer.start_date,
-        maturity_date=offer.maturity_date,
-        penalty_annual_rate=financing_policy_in_force(lender=lender, as_of=offer.start_date).penalty_annual_rate,
+        maturity_date=offer.maturity_date, product=product.kind, repayment_method=product.method,
+        allocation_strategy=product.allocation_strategy, penalty_annual_rate=product.penalty_annual_rate,
     )
     LoanInstallment.objects.bulk_create([
         LoanInstallment(loan=loan, number=n, due_date=i["due_date"], principal_due=i["principal"],
@@ -69,8 +71,10 @@ def _notify_merchant(*, loan_id: int) -> None:
     loan = Loan.objects.select_related("merchant").get(pk=loan_id)
     send_mail(
         subject=f"OrderFin: {loan.principal:,.2f} {loan.currency} is on its way",
-        message=(f"Your advance of {loan.principal:,.2f} {loan.currency} has been disbursed in full to "
-                 f"{loan.merchant.bank_name} {loan.merchant.bank_account_number}. It is due on {loan.maturity_date}."),
+        message=(f"Your loan of {loan.principal:,.2f} {loan.currency} has been disbursed in full to "
+                 f"{loan.merchant.bank_name} {loan.merchant.bank_account_number}. "
+                 + (f"It is due on {loan.maturity_date}." if loan.repayment_method == "bullet"
+                    else f"It is repaid monthly until {loan.maturity_date}.")),
         from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[loan.merchant.contact_email], fail_silently=True,
     )
 

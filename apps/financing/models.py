@@ -4,6 +4,7 @@ from django.utils import timezone
 from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from apps.core.money import money_field_kwargs
+from apps.repayments.models import RepaymentMethod
 
 
 class OrderState(models.TextChoices):
@@ -104,14 +105,10 @@ class FinancingPolicy(models.Model):
     refer_grades = models.CharField(max_length=5, default="D")
     limit_refer_band = models.DecimalField(max_digits=5, decimal_places=4, default="1.2000",
                                            help_text="Up to this multiple of the credit limit is referred, not declined")
-    # Pricing of the pre-sale advance: interest by grade (ACT/360), a flat fee paid at maturity.
+    # Pricing by grade, for every product; a product's own terms (fee, grace, penalty, day count) live on LoanProduct.
     annual_rates = models.JSONField(default=dict, help_text='Annual interest rate by grade, e.g. {"A": "0.12"}')
-    fee_rate = models.DecimalField(max_digits=6, decimal_places=4, default="0.0010")
-    grace_days = models.PositiveIntegerField(default=7)
     offer_valid_hours = models.PositiveIntegerField(default=72)
     margin_call_days = models.PositiveIntegerField(default=7, help_text="Days a merchant has to cure a margin call")
-    penalty_annual_rate = models.DecimalField(max_digits=7, decimal_places=4, default="0.1000",
-                                              help_text="Penalty interest on overdue principal, per year (ACT/360)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -124,6 +121,77 @@ class FinancingPolicy(models.Model):
 
     def __str__(self):
         return f"Financing policy v{self.version} from {self.effective_from}"
+
+
+class ProductKind(models.TextChoices):
+    PRESALE_ADVANCE = "presale_advance", "Pre-sale advance"
+    TERM_LOAN = "term_loan", "Term loan"
+
+
+DAY_COUNT_CHOICES = [("ACT/360", "ACT/360 (日利率 = 年利率 ÷ 360)"), ("ACT/365", "ACT/365")]
+
+
+class LoanProduct(models.Model):
+    """What a lender offers, as data: the schedule shape and the contract terms copied onto each loan.
+
+    A pre-sale advance is one bullet at the latest expected settlement of its pledged orders plus
+    `grace_days`; a term loan is monthly by `method` over a term the merchant picks within the limits.
+    The interest rate is priced by risk grade in FinancingPolicy. Editing a product changes new
+    applications only: a loan keeps the terms copied at disbursement.
+    """
+
+    lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="loan_products")
+    code = models.SlugField(max_length=32)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=ProductKind.choices)
+    method = models.CharField(max_length=20, choices=RepaymentMethod.choices)
+    min_term_months = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Term loans only")
+    max_term_months = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Term loans only")
+    min_amount = models.DecimalField(null=True, blank=True, **money_field_kwargs())
+    max_amount = models.DecimalField(null=True, blank=True, **money_field_kwargs())
+    day_count = models.CharField(max_length=8, choices=DAY_COUNT_CHOICES, default="ACT/360",
+                                 help_text="Daily interest: advances, penalties, payoff quotes")
+    penalty_annual_rate = models.DecimalField(max_digits=7, decimal_places=4, default="0.1000",
+                                              help_text="Penalty interest on overdue principal, per year")
+    grace_days = models.PositiveSmallIntegerField(default=0, help_text="Pre-sale advances: days after the latest "
+                                                                        "expected settlement before the bullet falls due")
+    fee_rate = models.DecimalField(max_digits=6, decimal_places=4, default="0.0000",
+                                   help_text="Pre-sale advances: a flat fee on the principal, paid at maturity")
+    allocation_strategy = models.CharField(max_length=32, default="default",
+                                           help_text="Order in which a payment settles what is owed")
+    is_active = models.BooleanField(default=True)
+    effective_from = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "code"], name="loan_product_unique_code"),
+            models.CheckConstraint(condition=Q(kind="presale_advance", method="bullet")
+                                   | (Q(kind="term_loan") & ~Q(method="bullet")), name="loan_product_kind_method"),
+            models.CheckConstraint(
+                condition=Q(kind="presale_advance", min_term_months__isnull=True, max_term_months__isnull=True)
+                | Q(kind="term_loan", min_term_months__gte=1, max_term_months__lte=600,
+                    min_term_months__lte=F("max_term_months")),
+                name="loan_product_term_range"),
+            # A term loan's fee would need its own place in a monthly schedule and in prepayments: none is offered.
+            models.CheckConstraint(condition=Q(kind="presale_advance") | Q(grace_days=0, fee_rate=0),
+                                   name="loan_product_term_loan_no_fee_or_grace"),
+            models.CheckConstraint(condition=Q(min_amount__isnull=True) | Q(min_amount__gt=0),
+                                   name="loan_product_min_amount_positive"),
+            models.CheckConstraint(condition=Q(min_amount__isnull=True) | Q(max_amount__isnull=True)
+                                   | Q(min_amount__lte=F("max_amount")), name="loan_product_amount_range"),
+            models.CheckConstraint(condition=Q(penalty_annual_rate__gte=0, penalty_annual_rate__lt=10)
+                                   & Q(fee_rate__gte=0, fee_rate__lt=1), name="loan_product_rates_in_range"),
+            models.CheckConstraint(condition=Q(day_count__in=["ACT/360", "ACT/365"]), name="loan_product_day_count"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    @property
+    def is_term_loan(self) -> bool:
+        return self.kind == ProductKind.TERM_LOAN
 
 
 class ApplicationState(models.TextChoices):
@@ -143,9 +211,11 @@ def _is_credit_officer(application, user) -> bool:
 
 
 class FinancingApplication(FSMModelMixin, models.Model):
-    """A merchant's request to borrow against selected pre-sale orders."""
+    """A merchant's request to borrow under a product: against selected pre-sale orders, or a term loan."""
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="applications")
+    product = models.ForeignKey(LoanProduct, on_delete=models.PROTECT, related_name="applications")
+    term_months = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Term loans only")
     amount = models.DecimalField(**money_field_kwargs())
     currency = models.CharField(max_length=3)
     orders = models.ManyToManyField(PresaleOrder, through="ApplicationOrder", related_name="applications")

@@ -1,7 +1,12 @@
+from decimal import Decimal
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 
+from apps.core.money import MAX_AMOUNT
+from apps.financing.models import LoanProduct
 from apps.merchants.models import KycDocumentKind
+from apps.repayments.schedules import MAX_TERM_MONTHS
 
 
 class SignupForm(forms.Form):
@@ -43,3 +48,19 @@ class SalesCsvForm(forms.Form):
 class OrdersCsvForm(forms.Form):
     file = forms.FileField(help_text="CSV with a header row: external_id,buyer_id,amount,paid_amount,currency,paid_at,"
                                      "expected_ship_date,expected_settlement_date")
+
+
+class TermLoanForm(forms.Form):
+    """Input shape only; the product's limits are checked by the service (term_loan_apply)."""
+
+    product = forms.ModelChoiceField(queryset=LoanProduct.objects.none(), empty_label=None)
+    amount = forms.DecimalField(max_digits=20, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_AMOUNT,
+                                label="Amount to borrow")
+    term_months = forms.IntegerField(min_value=1, max_value=MAX_TERM_MONTHS, label="Term (months)")
+
+    def __init__(self, *args, products, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["product"].queryset = products  # this lender's products on offer: any other id is "not a valid choice"
+        self.fields["product"].label_from_instance = lambda p: (
+            f"{p.name}: {p.min_term_months}–{p.max_term_months} months"
+            + (f", {p.min_amount:,.2f}–{p.max_amount:,.2f}" if p.min_amount and p.max_amount else ""))

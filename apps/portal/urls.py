@@ -16,6 +16,7 @@ urlpatterns = [
     path("sales/", views.sales, name="sales"),
     path("orders/", views.orders, name="orders"),
     path("apply/", views.apply, name="apply"),
+    path("term-loans/", views.term_loans, name="term-loans"),
     path("applications/", views.applications, name="applications"),
     path("applications/<int:application_id>/", views.application_detail, name="application"),
     path("loans/", views.loans, name="loans"),

@@ -14,10 +14,11 @@ from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
-from apps.financing.application_services import application_submit, offer_accept
+from apps.financing.application_services import application_submit, offer_accept, term_loan_apply
 from apps.financing.disbursement import disbursement_attempt
-from apps.financing.models import FinancingApplication
+from apps.financing.models import FinancingApplication, ProductKind
 from apps.financing.order_rows import order_rows_validate, orders_csv_read
+from apps.financing.products import loan_products_available
 from apps.financing.selectors import borrowing_base_get
 from apps.financing.services import orders_ingest
 from apps.merchants.models import KycDocument
@@ -26,12 +27,12 @@ from apps.merchants.selectors import credit_assessment_latest, sales_summary_get
 from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc_submit, merchant_signup
 from apps.repayments.calculator import calculator_context
 from apps.repayments.collateral import pledges_add
-from apps.repayments.forms import PaymentForm
+from apps.repayments.forms import RepaymentForm
 from apps.repayments.models import RepaymentSource
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant, payoff_quote
 from apps.repayments.services import repayment_post
 
-from .forms import DocumentUploadForm, OrdersCsvForm, SalesCsvForm, SignupForm
+from .forms import DocumentUploadForm, OrdersCsvForm, SalesCsvForm, SignupForm, TermLoanForm
 
 
 def portal_login(request):
@@ -183,6 +184,26 @@ def apply(request):
 
 
 @merchant_required
+def term_loans(request):
+    """Apply for a term loan: a product, an amount and a term within its limits; no orders are pledged."""
+    today = business_date_today()
+    products = loan_products_available(lender=request.merchant.lender, as_of=today, kind=ProductKind.TERM_LOAN)
+    form = TermLoanForm(request.POST or None, products=products)
+    if request.method == "POST" and form.is_valid():
+        values = form.cleaned_data
+        try:
+            application = term_loan_apply(merchant=request.merchant, product=values["product"], amount=values["amount"],
+                                          term_months=values["term_months"], actor=request.user, as_of=today)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("portal:application", application_id=application.pk)
+    return render(request, "portal/term_loans.html", {
+        "form": form, "products": products, "base": borrowing_base_get(merchant=request.merchant, as_of=today),
+    }, status=400 if form.errors else 200)
+
+
+@merchant_required
 def applications(request):
     queryset = request.merchant.applications.select_related("offer").order_by("-created_at", "-id")
     return render(request, "portal/applications.html", {"page": Paginator(queryset, 25).get_page(request.GET.get("page"))})
@@ -191,7 +212,7 @@ def applications(request):
 @merchant_required
 def application_detail(request, application_id: int):
     application = get_object_or_404(
-        FinancingApplication.objects.select_related("offer", "loan"), pk=application_id, merchant=request.merchant
+        FinancingApplication.objects.select_related("offer", "loan", "product"), pk=application_id, merchant=request.merchant
     )
     if request.method == "POST":
         try:
@@ -221,8 +242,9 @@ def loans(request):
 
 @merchant_required
 def loan_detail(request, loan_id: int):
-    loan = get_object_or_404(loans_for_merchant(merchant=request.merchant), pk=loan_id)
-    form = PaymentForm(request.POST or None)
+    loan = get_object_or_404(loans_for_merchant(merchant=request.merchant).select_related("application__product"),
+                             pk=loan_id)
+    form = RepaymentForm(request.POST or None, loan=loan)
     if request.method == "POST" and "pledge" in request.POST:
         try:
             count = pledges_add(loan=loan, order_ids=request.POST.getlist("order"), actor=request.user,
@@ -235,7 +257,8 @@ def loan_detail(request, loan_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.PORTAL,
-                           reference=form.cleaned_data["reference"], actor=request.user)
+                           reference=form.cleaned_data["reference"], actor=request.user,
+                           prepayment=form.prepayment_choice)
         except DomainError as exc:
             messages.error(request, exc.message)
         else:

@@ -3,12 +3,35 @@ from decimal import Decimal
 
 from django import forms
 
+from .models import PrepaymentChoice
+from .prepayments import prepayment_choices_for
+
 
 class PaymentForm(forms.Form):
     """A payment; the hidden reference makes a double submit post once."""
 
     amount = forms.DecimalField(max_digits=20, decimal_places=2, min_value=Decimal("0.01"))
     reference = forms.CharField(max_length=100, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
+
+
+class RepaymentForm(PaymentForm):
+    """A payment on a loan. On a monthly schedule the merchant says what paying ahead does to the rest of it."""
+
+    prepayment = forms.ChoiceField(label="If this pays ahead of the schedule", widget=forms.RadioSelect, required=False,
+                                   initial=PrepaymentChoice.REDUCE_INSTALLMENT,
+                                   help_text="Only what goes beyond the current installment counts as paying ahead.")
+
+    def __init__(self, *args, loan, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = prepayment_choices_for(loan.repayment_method)
+        if choices:
+            self.fields["prepayment"].choices = choices
+        else:  # a single bullet: nothing is left to reshape
+            del self.fields["prepayment"]
+
+    @property
+    def prepayment_choice(self) -> str:
+        return self.cleaned_data.get("prepayment") or PrepaymentChoice.REDUCE_INSTALLMENT
 
 
 class CalculatorForm(forms.Form):

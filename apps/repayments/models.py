@@ -3,7 +3,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 from apps.core.money import money_field_kwargs
 
@@ -18,12 +18,36 @@ class LoanState(models.TextChoices):
     RESTRUCTURED = "restructured", "Restructured"
 
 
+class RepaymentMethod(models.TextChoices):
+    """How a schedule is built (apps/repayments/schedules.py)."""
+
+    BULLET = "bullet", "Bullet: one installment at maturity"
+    EQUAL_INSTALLMENT = "equal_installment", "Equal installments (等额本息)"
+    EQUAL_PRINCIPAL = "equal_principal", "Equal principal (等额本金)"
+    INTEREST_ONLY = "interest_only", "Interest-only with balloon"
+
+
+class PrepaymentChoice(models.TextChoices):
+    """What a partial prepayment does to the rest of a monthly schedule (the merchant chooses)."""
+
+    REDUCE_INSTALLMENT = "reduce_installment", "Lower installments, same number of months"
+    REDUCE_TERM = "reduce_term", "Same installment, fewer months"
+
+
 class Loan(FSMModelMixin, models.Model):
-    """A disbursed advance. The merchant receives the full principal; a partner bank may fund a share."""
+    """A disbursed loan. The merchant receives the full principal; a partner bank may fund a share.
+
+    The contract terms are copied from the product and the offer at disbursement, so editing a
+    product later never changes a running loan.
+    """
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="loans")
     application = models.OneToOneField("financing.FinancingApplication", on_delete=models.PROTECT, related_name="loan")
+    # The product kind (financing.ProductKind): "presale_advance" or "term_loan"; the product itself is application.product.
     product = models.CharField(max_length=32, default="presale_advance")
+    repayment_method = models.CharField(max_length=20, choices=RepaymentMethod.choices, default=RepaymentMethod.BULLET)
+    allocation_strategy = models.CharField(max_length=32, default="default",
+                                           help_text="A name in apps.repayments.allocation.STRATEGIES")
     currency = models.CharField(max_length=3)
     principal = models.DecimalField(**money_field_kwargs())
     lender_principal = models.DecimalField(**money_field_kwargs())
@@ -96,6 +120,11 @@ class Loan(FSMModelMixin, models.Model):
     @transition(field=state, source=[LoanState.ACTIVE, LoanState.OVERDUE], target=LoanState.RESTRUCTURED)
     def restructure(self):
         pass
+
+    @transition(field=state, source=LoanState.PAID_OFF, target=RETURN_VALUE(LoanState.ACTIVE, LoanState.OVERDUE))
+    def reopen(self, past_due: bool = False):
+        """A payment that had paid the loan off bounced (apps/repayments/reopening.py)."""
+        return LoanState.OVERDUE if past_due else LoanState.ACTIVE
 
 
 # Non-accrual: end of day stops accruing interest and fees on a defaulted loan, so only what is on its
@@ -171,6 +200,9 @@ class Repayment(models.Model):
     reference = models.CharField(max_length=100)
     amount = models.DecimalField(**money_field_kwargs())
     received_on = models.DateField()
+    # Kept so a replay after a reversal reshapes the schedule the way the merchant chose.
+    prepayment = models.CharField(max_length=20, choices=PrepaymentChoice.choices,
+                                  default=PrepaymentChoice.REDUCE_INSTALLMENT)
     # The entry currently carrying it: a replay after an earlier payment bounced posts a new one.
     journal_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="repayment")
     reversed_at = models.DateTimeField(null=True, blank=True, help_text="Set when the payment bounced")
@@ -280,3 +312,45 @@ class PenaltyAccrual(models.Model):
 
     def __str__(self):
         return f"Penalty {self.amount} on {self.installment_id} to {self.period_end}"
+
+
+class RevisionReason(models.TextChoices):
+    PREPAYMENT = "prepayment", "Partial prepayment"
+    PAYOFF = "payoff", "Paid off: interest not yet accrued dropped"
+
+
+class ScheduleRevision(models.Model):
+    """A change a payment made to the schedule itself, kept so a reversal can undo it exactly.
+
+    A partial prepayment recomputes the installments after the current one; a payoff drops the
+    interest and fees not yet accrued. `before` holds the affected rows as they were (decimal
+    strings); `after` what they became. A reversal restores `before` and marks the revision reverted.
+    """
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="schedule_revisions")
+    repayment = models.ForeignKey(Repayment, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="schedule_revisions")
+    reason = models.CharField(max_length=12, choices=RevisionReason.choices)
+    choice = models.CharField(max_length=20, choices=PrepaymentChoice.choices, blank=True)
+    prepaid = models.DecimalField(default=0, **money_field_kwargs())
+    before = models.JSONField()
+    after = models.JSONField()
+    # Interest accrued on rows that changed and was taken back out of income (re-accrued on the new rows).
+    release_entry = models.OneToOneField("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="schedule_revision")
+    pledges_released = models.JSONField(default=list, blank=True, help_text="Pledge ids a payoff released")
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(prepaid__gte=0), name="schedule_revision_prepaid_non_negative"),
+            models.CheckConstraint(condition=Q(reason="payoff") | (Q(repayment__isnull=False) & ~Q(choice="")),
+                                   name="schedule_revision_prepayment_has_its_payment"),
+        ]
+        indexes = [models.Index(fields=["loan", "reverted_at"])]
+
+    def __str__(self):
+        return f"{self.get_reason_display()} on loan {self.loan_id}"

@@ -76,20 +76,28 @@ def _installment(number: int, start: datetime.date, principal: Decimal, interest
     return Installment(number, add_months(start, number), principal, interest, principal + interest)
 
 
-def _amortise(principal: Decimal, annual_rate: Decimal, term_months: int, start: datetime.date,
-              principal_part) -> list[Installment]:
-    """Walk the balance down; `principal_part(interest)` gives each non-final principal part.
+def _amounts(balance: Decimal, annual_rate: Decimal, months: int, principal_part,
+             stop_when_repaid: bool = False) -> list[tuple[Decimal, Decimal]]:
+    """Walk the balance down: (principal, interest) per month; `principal_part(interest)` gives each non-final part.
 
     A part is capped at the balance (only bites for a few cents spread over many months);
-    the last installment takes whatever balance remains.
+    month `months` takes whatever balance remains. A shortened schedule stops once repaid.
     """
-    balance, rows = principal, []
-    for number in range(1, term_months + 1):
+    rows = []
+    for number in range(1, months + 1):
+        if stop_when_repaid and balance == 0:
+            break
         interest = _monthly_interest(balance, annual_rate)
-        part = balance if number == term_months else min(principal_part(interest), balance)
-        rows.append(_installment(number, start, part, interest))
+        part = balance if number == months else min(principal_part(interest), balance)
+        rows.append((part, interest))
         balance -= part
     return rows
+
+
+def _amortise(principal: Decimal, annual_rate: Decimal, term_months: int, start: datetime.date,
+              principal_part) -> list[Installment]:
+    return [_installment(number, start, part, interest)
+            for number, (part, interest) in enumerate(_amounts(principal, annual_rate, term_months, principal_part), 1)]
 
 
 def equal_installment_payment(*, principal, annual_rate, term_months: int) -> Decimal:
@@ -101,25 +109,64 @@ def equal_installment_payment(*, principal, annual_rate, term_months: int) -> De
     return quantize(principal * r / (1 - (1 + r) ** -term_months))
 
 
+def _principal_part_rule(method: str, principal: Decimal, annual_rate: Decimal, term_months: int):
+    """Each method's non-final principal part, as a function of the month's interest."""
+    if method == "equal_installment":
+        # payment ≥ P·r ≥ any later interest, so parts are never negative.
+        payment = equal_installment_payment(principal=principal, annual_rate=annual_rate, term_months=term_months)
+        return lambda interest: payment - interest
+    if method == "equal_principal":
+        part = quantize(principal / term_months)
+        return lambda interest: part
+    if method == "interest_only":
+        return lambda interest: ZERO
+    raise ValidationFailed(f"{method!r} is not a monthly repayment method", code="METHOD_UNKNOWN")
+
+
 def schedule_equal_installment(*, principal, annual_rate, term_months: int, start: datetime.date) -> list[Installment]:
     """等额本息: level total each month; the last installment absorbs the residue."""
     principal, annual_rate = _validated(principal, annual_rate, term_months)
-    payment = equal_installment_payment(principal=principal, annual_rate=annual_rate, term_months=term_months)
-    # payment ≥ P·r ≥ any later interest, so parts are never negative.
-    return _amortise(principal, annual_rate, term_months, start, lambda interest: payment - interest)
+    return _amortise(principal, annual_rate, term_months, start,
+                     _principal_part_rule("equal_installment", principal, annual_rate, term_months))
 
 
 def schedule_equal_principal(*, principal, annual_rate, term_months: int, start: datetime.date) -> list[Installment]:
     """等额本金: the same principal part each month, interest on the falling balance."""
     principal, annual_rate = _validated(principal, annual_rate, term_months)
-    part = quantize(principal / term_months)
-    return _amortise(principal, annual_rate, term_months, start, lambda interest: part)
+    return _amortise(principal, annual_rate, term_months, start,
+                     _principal_part_rule("equal_principal", principal, annual_rate, term_months))
 
 
 def schedule_interest_only(*, principal, annual_rate, term_months: int, start: datetime.date) -> list[Installment]:
     """Interest each month, the whole principal as a balloon with the last installment."""
     principal, annual_rate = _validated(principal, annual_rate, term_months)
-    return _amortise(principal, annual_rate, term_months, start, lambda interest: ZERO)
+    return _amortise(principal, annual_rate, term_months, start,
+                     _principal_part_rule("interest_only", principal, annual_rate, term_months))
+
+
+def rest_of_schedule(*, method: str, balance, annual_rate, months_left: int, shorten: bool,
+                     level: Decimal | None = None) -> list[tuple[Decimal, Decimal]]:
+    """(principal, interest) of each month left after a partial prepayment, first to last.
+
+    shorten=False (lower installments): the same `months_left`, the method's schedule recomputed
+    on the new balance. shorten=True (fewer months): each month keeps the current `level` — the
+    level payment for equal installments, the principal part for equal principal — until the
+    balance is repaid; the last month takes what is left, so it is never above the level.
+    Either way interest is balance × annual ÷ 12 each month and the parts sum exactly to `balance`.
+    """
+    balance, annual_rate = _validated(balance, annual_rate, months_left)
+    if not shorten:
+        return _amounts(balance, annual_rate, months_left, _principal_part_rule(method, balance, annual_rate, months_left))
+    if method == "interest_only":
+        raise ValidationFailed("An interest-only loan repays its principal at the end: a prepayment lowers its interest "
+                               "but cannot shorten it. Choose lower installments.", code="PREPAYMENT_CHOICE_UNSUPPORTED")
+    if method not in ("equal_installment", "equal_principal"):
+        raise ValidationFailed(f"{method!r} is not a monthly repayment method", code="METHOD_UNKNOWN")
+    first_interest = _monthly_interest(balance, annual_rate)
+    if level is None or (level - first_interest if method == "equal_installment" else level) <= 0:
+        raise ValidationFailed(f"An installment level of {level} repays nothing of {balance}.", code="PREPAYMENT_LEVEL_INVALID")
+    part = (lambda interest: level - interest) if method == "equal_installment" else (lambda interest: level)
+    return _amounts(balance, annual_rate, months_left, part, stop_when_repaid=True)
 
 
 def schedule_bullet(*, principal, annual_rate, start: datetime.date, maturity: datetime.date,

@@ -12,6 +12,7 @@ from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict
 from apps.core.transitions import transition_apply
 from apps.financing.application_services import pledges_release
+from apps.financing.models import Pledge
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
@@ -21,7 +22,25 @@ from .accrual import accrued_through, loan_accrue, penalties_unwind
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
 from .locks import loan_installments_lock, loan_lock
-from .models import NON_ACCRUAL_STATES, CreditRefund, Loan, LoanInstallment, LoanState, Repayment, RepaymentAllocation
+from .models import (
+    NON_ACCRUAL_STATES,
+    CreditRefund,
+    Loan,
+    LoanInstallment,
+    LoanState,
+    PrepaymentChoice,
+    Repayment,
+    RepaymentAllocation,
+)
+from .prepayments import prepayment_choice_check, prepayment_reschedule, prepayment_revision_record
+from .reopening import (
+    loan_reopen,
+    payoff_release_reference,
+    payoff_revision_record,
+    payoff_undo,
+    reopened_state_settle,
+)
+from .revisions import prepayments_restore, schedule_rows
 from .selectors import merchant_credit_total
 from .shares import lender_part
 
@@ -53,13 +72,17 @@ def _lender_share(loan: Loan, collected_before: Decimal, collected_now: Decimal)
 
 @transaction.atomic
 def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
-                   received_on: datetime.date | None = None) -> Repayment:
+                   received_on: datetime.date | None = None,
+                   prepayment: str = PrepaymentChoice.REDUCE_INSTALLMENT) -> Repayment:
     """Receive `amount` for the loan: accrue to the date, allocate, post to the ledger, update the sub-ledger.
 
     Idempotent per (loan, source, reference): the same repayment sent again returns the first one;
     the same reference with another amount is refused. Overpayment becomes the merchant's credit.
+    Beyond what is due, a payment on a monthly schedule prepays principal and reshapes the rest of
+    the schedule as `prepayment` says (apps/repayments/prepayments.py).
     """
     amount = amount_check(amount)
+    prepayment_choice_check(prepayment)
     received_on = received_on or business_date_today()
     # Everything below runs under the lender's position lock, so it is written for few round trips: the locks in
     # order with the loan and the reference look-up (one), the installments with the margin-call flag (one), the
@@ -75,9 +98,10 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                        code="LOAN_NOT_REPAYABLE")
     loan_accrue(loan=loan, through=received_on, actor=actor)
     installments, margin_call_open = loan_installments_lock(loan=loan)
-    repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on)
-    totals = _allocate_and_post(repayment=repayment, installments=installments, actor=actor,
-                                entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
+    repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on,
+                          prepayment=prepayment)
+    totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
+                                        entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
                        **{k: str(v) for k, v in totals.items() if v}})
@@ -87,12 +111,31 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     return repayment
 
 
+def _reshape_allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallment], actor,
+                               entry_reference: str) -> dict:
+    """A prepayment first reshapes the schedule as the merchant chose; then allocate and post as always.
+
+    Single-installment loans (pre-sale advances, the sweeps' hot path) skip straight to posting.
+    """
+    revision = None
+    if len(installments) > 1:
+        revision = prepayment_reschedule(
+            loan=repayment.loan, installments=installments, amount=repayment.amount, as_of=repayment.received_on,
+            owed=_owed(repayment.loan, installments, repayment.received_on), choice=repayment.prepayment, actor=actor)
+    totals = _allocate_and_post(repayment=repayment, installments=installments, actor=actor,
+                                entry_reference=entry_reference)
+    if revision is not None:
+        prepayment_revision_record(revision=revision, repayment=repayment)
+    return totals
+
+
 def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallment], actor, entry_reference: str) -> dict:
     """Allocate a repayment over the (locked) installments, post it, save it with its allocations."""
     loan, amount, received_on = repayment.loan, repayment.amount, repayment.received_on
     principal_before = sum((i.principal_paid for i in installments), ZERO)
     interest_before = sum((i.interest_paid for i in installments), ZERO)
-    allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on)
+    allocations = allocate(amount=amount, owed=_owed(loan, installments, received_on), as_of=received_on,
+                           strategy=loan.allocation_strategy)
     totals = {c: sum((a.amount for a in allocations if a.component == c), ZERO)
               for c in ("penalty", "fee", "interest", "principal", "credit")}
     lender_principal = _lender_share(loan, principal_before, totals["principal"])
@@ -132,7 +175,11 @@ def _installments_apply(installments: list[LoanInstallment], allocations, *, sig
 @transaction.atomic
 def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     """A payment bounced: reverse it and every later one, then replay the later ones in date order,
-    so the loan ends exactly as if the bounced payment had never arrived. Idempotent."""
+    so the loan ends exactly as if the bounced payment had never arrived. Idempotent.
+
+    Schedule changes those payments made are undone too (prepayment reshapes, and a payoff: the
+    loan reopens, apps/repayments/reopening.py); the replay makes them again where they still apply.
+    """
     loan = repayment.loan
     lender = loan.merchant.lender
     lender_position_lock(lender)
@@ -141,9 +188,12 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
     if repayment.reversed_at is not None:
         return repayment
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
-        raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; reopening a closed loan to reverse a "
-                       "payment is not supported yet.", code="LOAN_CLOSED")
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF):
+        raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; its payments cannot be reversed here.",
+                       code="LOAN_CLOSED")
+    reopening = loan.state == LoanState.PAID_OFF
+    if reopening:  # the payoff is the last thing that happened to the loan: undo it first
+        payoff_undo(loan=loan, actor=actor, reason=reason)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
@@ -153,14 +203,21 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
         _installments_apply(installments, list(r.allocations.all()), sign=-1)
         r.allocations.all().delete()  # derived rows; the journal keeps the history
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
+    prepayments_restore(loan=loan, repayment_ids={r.pk for r in live}, actor=actor)
+    if reopening:  # before the replay: only an open loan accrues
+        loan_reopen(loan=loan, actor=actor, reason=f"A payment that had paid it off was reversed: {reason}")
     caught_up_to = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
     penalties_unwind(loan=loan, after=repayment.received_on, actor=actor, reference=f"penalty-unwind:{repayment.pk}")
+    # penalties_unwind moves the penalty clock back only when it found penalty to take back; with none (the
+    # bounced payment had kept everything current) the days after it must still be accrued again.
+    Loan.objects.filter(pk=loan.pk, penalty_accrued_through__gt=repayment.received_on) \
+        .update(penalty_accrued_through=repayment.received_on)
     for n, r in enumerate(live[1:], start=1):  # replay, oldest first, accruing up to each payment as it did
         loan_accrue(loan=loan, through=r.received_on, actor=actor)
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
-        _allocate_and_post(repayment=r, installments=installments, actor=actor,
-                           entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
+        _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
+                                   entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
     if caught_up_to:
         loan_accrue(loan=loan, through=caught_up_to, actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
@@ -168,6 +225,8 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
     last = live[-1].received_on if len(live) > 1 else repayment.received_on
     _close_if_repaid(loan=loan, installments=installments, as_of=last, actor=actor)
+    if reopening:
+        reopened_state_settle(loan=loan, actor=actor)
     return Repayment.objects.get(pk=repayment.pk)
 
 
@@ -179,6 +238,7 @@ def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: 
     """
     if any(o.fee or o.interest or o.principal for o in _owed(loan, installments, as_of)):
         return
+    before = schedule_rows(installments)  # kept, so a reversal can reopen the loan exactly
     excess_interest = sum((i.interest_accrued - i.interest_paid for i in installments), ZERO)
     excess_fee = sum((i.fee_accrued - i.fee_paid for i in installments), ZERO)
     lines = []
@@ -186,16 +246,21 @@ def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: 
         lines += [dr(Acct.INTEREST_INCOME, excess_interest), cr(Acct.LOANS_INTEREST, excess_interest)]
     if excess_fee:
         lines += [dr(Acct.FEE_INCOME, excess_fee), cr(Acct.LOANS_FEES, excess_fee)]
+    release = None
     if lines:
-        post_locked(lender=loan.merchant.lender, reference=f"payoff-accrual-release:{loan.pk}", lines=lines,
-                    kind=EntryKind.ACCRUAL, business_date=as_of, actor=actor,
-                    description=f"Interest accrued after loan #{loan.pk} was paid off")
+        release = post_locked(lender=loan.merchant.lender, reference=payoff_release_reference(loan=loan), lines=lines,
+                              kind=EntryKind.ACCRUAL, business_date=as_of, actor=actor,
+                              description=f"Interest accrued after loan #{loan.pk} was paid off")
     for i in installments:
         i.interest_due = i.interest_accrued = i.interest_paid
         i.fee_due = i.fee_accrued = i.fee_paid
     LoanInstallment.objects.bulk_update(installments, ["interest_due", "interest_accrued", "fee_due", "fee_accrued"])
     transition_apply(instance=loan, transition="pay_off", actor=actor, reason="Repaid in full")
+    pledge_ids = list(Pledge.objects.filter(application=loan.application_id, released_at__isnull=True)
+                      .values_list("pk", flat=True))
     pledges_release(application=loan.application, actor=actor, reason=f"Loan #{loan.pk} repaid")
+    payoff_revision_record(loan=loan, before=before, installments=installments, release_entry=release,
+                           pledge_ids=pledge_ids, actor=actor)
 
 
 @transaction.atomic

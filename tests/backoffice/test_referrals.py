@@ -30,9 +30,12 @@ def test_a_collector_cannot_decide_and_nothing_changes(client, staff, verified, 
 
 
 def test_another_lenders_application_is_not_found(client, staff, other_lender):
+    from apps.financing.products import presale_product_get
     from tests.accounts.factories import MerchantUserFactory
+    from tests.conftest import TODAY
 
     foreign = MerchantUserFactory(lender=other_lender).merchant
-    application = FinancingApplication.objects.create(merchant=foreign, amount="10.00", currency="CNY")
+    application = FinancingApplication.objects.create(merchant=foreign, amount="10.00", currency="CNY",
+                                                      product=presale_product_get(lender=other_lender, as_of=TODAY))
     client.force_login(staff[Role.CREDIT_OFFICER])
     assert client.get(f"/backoffice/applications/{application.pk}/").status_code == 404

@@ -1,9 +1,6 @@
 import datetime
 from decimal import Decimal
 
-import pytest
-
-from apps.core.errors import Conflict
 from apps.financing.disbursement import loan_disburse
 from apps.ledger.selectors import trial_balance_all_currencies_zero
 from apps.repayments.models import LoanState, Repayment
@@ -61,14 +58,6 @@ def test_a_reversal_that_removes_an_overpayment_takes_back_the_credit(accepted):
     assert loan.__class__.objects.get(pk=loan.pk).state == LoanState.ACTIVE
 
 
-def test_a_paid_off_loan_is_not_reopened_silently(accepted):
-    loan = loan_disburse(application=accepted("1500.00"), actor="t")
-    payment = _pay(loan, "5000.00", "a", 37)
-    with pytest.raises(Conflict) as exc:
-        repayment_reverse(repayment=payment, actor="t", reason="bounced")
-    assert exc.value.code == "LOAN_CLOSED"
-
-
 def test_treasurer_reverses_from_the_loan_page(client, staff, accepted):
     from apps.accounts.models import Role
 
@@ -79,3 +68,26 @@ def test_treasurer_reverses_from_the_loan_page(client, staff, accepted):
     assert "Repayment reversed" in page.content.decode() and "Reversed" in page.content.decode()
     client.force_login(staff[Role.COLLECTOR])
     assert client.post(f"/backoffice/loans/{loan.pk}/repayments/{payment.pk}/reverse/").status_code == 403
+
+
+def test_penalty_the_bounced_payment_had_prevented_is_accrued_after_the_reversal(accepted, lender):
+    from apps.repayments.selectors import payoff_quote
+
+    bounced_loan = loan_disburse(application=accepted("1500.00", slice(0, 2)), actor="t")
+    clean_loan = loan_disburse(application=accepted("1500.00", slice(2, 4)), actor="t")
+    due = bounced_loan.installments.get().due_date
+    early = bounced_loan.start_date + datetime.timedelta(days=10)
+    # Ten days in, all but 17.00 of what closes the loan: 17.00 overdue later earns less than half a cent a day,
+    # so no penalty ever accrues in the bounced world.
+    bounced = repayment_post(loan=bounced_loan, amount=payoff_quote(loan=bounced_loan, on=early)["total"] - D("17.00"),
+                             source="portal", reference="a", actor="m", received_on=early)
+    for loan in (bounced_loan, clean_loan):
+        repayment_post(loan=loan, amount=D("10.00"), source="portal", reference="b", actor="m",
+                       received_on=due + datetime.timedelta(days=23))
+
+    repayment_reverse(repayment=bounced, actor="treasurer", reason="Bounced")
+
+    # Without the bounced payment the whole 1,500.00 was overdue for 23 days: 0.42 a day (1500 × 10% ÷ 360).
+    assert [(i.penalty_accrued, i.penalty_paid) for i in bounced_loan.installments.all()] == [(D("9.66"), D("9.66"))]
+    assert _state(bounced_loan) == _state(clean_loan)
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))

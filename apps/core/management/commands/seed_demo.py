@@ -1,5 +1,5 @@
-"""Demo data, loaded once: a lender with staff of every role, merchants in several KYC
-states with sales history, a partner bank and a marketplace API client."""
+"""Demo data, loaded once: a lender with staff of every role and its loan products, merchants in
+several KYC states with sales history, a partner bank and a marketplace API client."""
 
 import datetime
 import zlib
@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.accounts.models import Lender, Role, User
 from apps.core.calendar import business_date_today
 from apps.financing.order_rows import OrderRow
+from apps.financing.products import loan_products_default_ensure
 from apps.financing.services import financing_policy_default_ensure, orders_ingest
 from apps.ledger.services import donation_record, drawdown_record, equity_inject, facility_open, ledger_setup_ensure
 from apps.merchants.models import DailySales, KycDocument, Merchant
@@ -70,6 +71,7 @@ class Command(BaseCommand):
                                        licence_number="SLC-2026-0001")
         scoring_policy_default_ensure(lender=lender)
         financing_policy_default_ensure(lender=lender)
+        loan_products_default_ensure(lender=lender)  # a pre-sale advance and three term loans
         for username, role in STAFF:
             User.objects.create_user(username=username, password=DEMO_PASSWORD, role=role, lender=lender,
                                      email=f"{username}@orderfin.local")

@@ -41,16 +41,19 @@ SELECT %(lender)s, 'Shop ' || g, 'shop-' || g, 'Owner ' || g, 'shop' || g || '@e
        'Shop ' || g, lpad(g::text, 12, '0'), 'verified', '', 'B', 100000, now()
 FROM generate_series(1, %(merchants)s) g;
 
-INSERT INTO financing_financingapplication (merchant_id, amount, currency, state, decision_note, created_at)
-SELECT first.id + (g %% %(merchants)s), 1000 + (g %% 50) * 100, 'CNY', 'disbursed', '', now()
+INSERT INTO financing_financingapplication (product_id, merchant_id, amount, currency, state, decision_note, created_at)
+SELECT (SELECT min(id) FROM financing_loanproduct WHERE lender_id = %(lender)s AND kind = 'presale_advance'),
+       first.id + (g %% %(merchants)s), 1000 + (g %% 50) * 100, 'CNY', 'disbursed', '', now()
 FROM generate_series(1, %(loans)s) g
 CROSS JOIN (SELECT min(id) AS id FROM merchants_merchant WHERE lender_id = %(lender)s) first;
 
 -- g %% 5 = 1: term loan; g %% 10 = 0: an advance past due by (g / 10) %% 130 days; otherwise current.
-INSERT INTO repayments_loan (application_id, merchant_id, product, currency, principal, lender_principal, partner_principal,
+INSERT INTO repayments_loan (application_id, merchant_id, product, repayment_method, currency, principal, lender_principal,
+    partner_principal,
     annual_rate, day_count, penalty_annual_rate, apr, start_date, maturity_date, state, disbursed_at, created_at, bucket,
     provision)
-SELECT a.id, a.merchant_id, CASE WHEN s.term THEN 'term_loan' ELSE 'presale_advance' END, 'CNY', a.amount, a.amount, 0,
+SELECT a.id, a.merchant_id, CASE WHEN s.term THEN 'term_loan' ELSE 'presale_advance' END,
+       CASE WHEN s.term THEN 'equal_principal' ELSE 'bullet' END, 'CNY', a.amount, a.amount, 0,
        0.1200, 'ACT/360', 0.1000, 0.1268, s.start, s.maturity, 'active', now(), now(), 'current', 0
 FROM (SELECT a.*, row_number() OVER (ORDER BY a.id) AS g FROM financing_financingapplication a) a
 CROSS JOIN LATERAL (
@@ -148,6 +151,7 @@ class Command(BaseCommand):
 
     def _book_load(self, loans: int, today: datetime.date) -> None:
         from apps.accounts.models import Lender
+        from apps.financing.products import loan_products_default_ensure
         from apps.ledger.models import Acct
         from apps.ledger.posting import cr, dr, journal_post
         from apps.ledger.services import ledger_setup_ensure
@@ -155,6 +159,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         lender = Lender.objects.create(slug="bench", name="Bench Small Loan Co")
         ledger_setup_ensure(lender=lender)
+        loan_products_default_ensure(lender=lender)
         with connection.cursor() as cursor:
             cursor.execute(_BOOK_SQL, {"lender": lender.pk, "loans": loans, "merchants": max(1, loans // 50), "d": today})
             cursor.execute("SELECT sum(principal_due - principal_paid) FROM repayments_loaninstallment")

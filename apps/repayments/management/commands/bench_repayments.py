@@ -38,15 +38,18 @@ SELECT %(lender)s, 'Bench shop ' || g, %(slug)s || '-shop-' || g, 'Owner ' || g,
        'Bench shop ' || g, lpad(g::text, 12, '0'), 'verified', '', 'B', 1000000, now()
 FROM generate_series(1, %(merchants)s) g;
 
-INSERT INTO financing_financingapplication (merchant_id, amount, currency, state, decision_note, created_at)
-SELECT m.first + g %% %(merchants)s, 5000 + (g %% 50) * 100, 'CNY', 'disbursed', '', now()
+INSERT INTO financing_financingapplication (product_id, merchant_id, amount, currency, state, decision_note, created_at)
+SELECT (SELECT min(id) FROM financing_loanproduct WHERE lender_id = %(lender)s AND kind = 'presale_advance'),
+       m.first + g %% %(merchants)s, 5000 + (g %% 50) * 100, 'CNY', 'disbursed', '', now()
 FROM generate_series(1, %(loans)s) g
 CROSS JOIN (SELECT min(id) AS first FROM merchants_merchant WHERE lender_id = %(lender)s) m;
 
-INSERT INTO repayments_loan (application_id, merchant_id, product, currency, principal, lender_principal, partner_principal,
+INSERT INTO repayments_loan (application_id, merchant_id, product, repayment_method, currency, principal, lender_principal,
+    partner_principal,
     annual_rate, day_count, penalty_annual_rate, penalty_accrued_through, apr, start_date, maturity_date, state, disbursed_at,
     created_at)
-SELECT a.id, a.merchant_id, CASE WHEN s.term THEN 'term_loan' ELSE 'presale_advance' END, 'CNY', a.amount, a.amount, 0,
+SELECT a.id, a.merchant_id, CASE WHEN s.term THEN 'term_loan' ELSE 'presale_advance' END,
+       CASE WHEN s.term THEN 'equal_principal' ELSE 'bullet' END, 'CNY', a.amount, a.amount, 0,
        0.1200, 'ACT/360', 0.1000, %(d)s, 0.1200, s.start,
        CASE WHEN s.term THEN (s.start + interval '3 months')::date ELSE s.start + 60 END,
        CASE WHEN s.overdue THEN 'overdue' ELSE 'active' END, now(), now()
@@ -139,6 +142,7 @@ class Command(PgbenchComparison):
 
     def _book_load(self, loans: int, slug: str = "bench"):
         from apps.accounts.models import Lender
+        from apps.financing.products import loan_products_default_ensure
         from apps.ledger.models import Acct
         from apps.ledger.posting import cr, dr, journal_post
         from apps.ledger.services import ledger_setup_ensure
@@ -147,6 +151,7 @@ class Command(PgbenchComparison):
         started = time.monotonic()
         lender = Lender.objects.create(slug=slug, name="Bench Small Loan Co")
         ledger_setup_ensure(lender=lender)
+        loan_products_default_ensure(lender=lender)
         yesterday = business_date_today() - datetime.timedelta(days=1)
         with connection.cursor() as cursor:
             cursor.execute(_BOOK_SQL, {"lender": lender.pk, "slug": slug, "loans": loans, "merchants": max(1, loans // 5),
