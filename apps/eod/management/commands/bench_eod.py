@@ -48,12 +48,13 @@ FROM generate_series(1, %(loans)s) g
 CROSS JOIN (SELECT min(id) AS id FROM merchants_merchant WHERE lender_id = %(lender)s) first;
 
 -- g %% 5 = 1: term loan; g %% 10 = 0: an advance past due by (g / 10) %% 130 days; otherwise current.
-INSERT INTO repayments_loan (application_id, merchant_id, product, repayment_method, currency, principal, lender_principal,
+INSERT INTO repayments_loan (application_id, merchant_id, product, repayment_method, allocation_strategy, currency, principal,
+    lender_principal,
     partner_principal,
     annual_rate, day_count, penalty_annual_rate, apr, start_date, maturity_date, state, disbursed_at, created_at, bucket,
     provision)
 SELECT a.id, a.merchant_id, CASE WHEN s.term THEN 'term_loan' ELSE 'presale_advance' END,
-       CASE WHEN s.term THEN 'equal_principal' ELSE 'bullet' END, 'CNY', a.amount, a.amount, 0,
+       CASE WHEN s.term THEN 'equal_principal' ELSE 'bullet' END, 'default', 'CNY', a.amount, a.amount, 0,
        0.1200, 'ACT/360', 0.1000, 0.1268, s.start, s.maturity, 'active', now(), now(), 'current', 0
 FROM (SELECT a.*, row_number() OVER (ORDER BY a.id) AS g FROM financing_financingapplication a) a
 CROSS JOIN LATERAL (

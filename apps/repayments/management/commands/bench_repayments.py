@@ -44,12 +44,13 @@ SELECT (SELECT min(id) FROM financing_loanproduct WHERE lender_id = %(lender)s A
 FROM generate_series(1, %(loans)s) g
 CROSS JOIN (SELECT min(id) AS first FROM merchants_merchant WHERE lender_id = %(lender)s) m;
 
-INSERT INTO repayments_loan (application_id, merchant_id, product, repayment_method, currency, principal, lender_principal,
+INSERT INTO repayments_loan (application_id, merchant_id, product, repayment_method, allocation_strategy, currency, principal,
+    lender_principal,
     partner_principal,
     annual_rate, day_count, penalty_annual_rate, penalty_accrued_through, apr, start_date, maturity_date, state, disbursed_at,
     created_at)
 SELECT a.id, a.merchant_id, CASE WHEN s.term THEN 'term_loan' ELSE 'presale_advance' END,
-       CASE WHEN s.term THEN 'equal_principal' ELSE 'bullet' END, 'CNY', a.amount, a.amount, 0,
+       CASE WHEN s.term THEN 'equal_principal' ELSE 'bullet' END, 'default', 'CNY', a.amount, a.amount, 0,
        0.1200, 'ACT/360', 0.1000, %(d)s, 0.1200, s.start,
        CASE WHEN s.term THEN (s.start + interval '3 months')::date ELSE s.start + 60 END,
        CASE WHEN s.overdue THEN 'overdue' ELSE 'active' END, now(), now()
