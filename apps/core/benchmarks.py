@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -40,17 +41,8 @@ class PgbenchComparison(BaseCommand):
     def handle(self, *args, clients, duration, scale, skip_pgbench, **options):
         if clients < 1 or duration <= 0:
             raise CommandError("--clients and --duration must be positive.")
-        base = dict(settings.DATABASES["default"])
-        scratch = f"{base['NAME']}_{self.scratch_suffix}"
-        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = scratch
-        self.log(f"creating {scratch} …")
-        creation = connection.creation
-        old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-        try:
+        with scratch_database(self.scratch_suffix, self.log) as (base, _):
             figures = self.measure(clients=clients, duration=duration, **options)
-        finally:
-            connections.close_all()
-            creation.destroy_test_db(old_name, verbosity=0)
         pgbench_tps = None if skip_pgbench else self.pgbench(base, clients, duration, scale)
         rate = round(figures.pop(self.rate_key), 1)
         ratio = round(rate / pgbench_tps, 3) if pgbench_tps else None  # of the figures as printed
@@ -88,6 +80,26 @@ class PgbenchComparison(BaseCommand):
         if not match:
             raise CommandError(f"could not read pgbench's TPS:\n{out}")
         return round(float(match.group(1)), 1)
+
+
+@contextmanager
+def scratch_database(suffix: str, log: Callable[[str], None]):
+    """A fully migrated throwaway copy of the schema, named <database>_<suffix>, dropped afterwards.
+
+    Yields (the configured database's settings, the scratch database's name); Django's connection
+    points at the scratch database inside the block.
+    """
+    base = dict(settings.DATABASES["default"])
+    scratch = f"{base['NAME']}_{suffix}"
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = scratch
+    log(f"creating {scratch} …")
+    creation = connection.creation
+    old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        yield base, scratch
+    finally:
+        connections.close_all()
+        creation.destroy_test_db(old_name, verbosity=0)
 
 
 def clients_run(work: Callable, payloads: list, duration: float) -> tuple[list[tuple], float]:

@@ -27,8 +27,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import connection
 
+from apps.core.benchmarks import scratch_database
 from apps.core.calendar import business_date_today
 
 COUNTED = ("ledger_journalentry", "ledger_journalline", "notifications_notice", "notifications_outboxmessage",
@@ -103,43 +104,35 @@ class Command(BaseCommand):
     def handle(self, *args, loans, workers, chunk_size, timeout, **options):
         if loans < 10:
             raise CommandError("--loans must be at least 10.")
-        base = dict(settings.DATABASES["default"])
-        scratch = f"{base['NAME']}_bench_eod"
-        settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = scratch
-        self._log(f"creating {scratch} …")
-        creation = connection.creation
-        old_name = creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         worker = None
-        try:
-            today = business_date_today()
-            self._book_load(loans, today)
-            worker = self._worker_start(base, scratch, workers)
-            self._log("end of day for the day before (unmeasured) …")
-            self._eod(today - datetime.timedelta(days=1), chunk_size, timeout)
-            with connection.cursor() as cursor:  # what autovacuum's analyze would know by the next night
-                cursor.execute("ANALYZE")
-            self._log("end of day (measured) …")
-            started = time.monotonic()
-            self._eod(today, chunk_size, timeout)
-            seconds = time.monotonic() - started
-            before = self._row_counts()
-            from apps.eod.models import EodRun
-            from apps.eod.pipeline import run_progress
+        with scratch_database("bench_eod", self._log) as (base, scratch):
+            try:
+                today = business_date_today()
+                self._book_load(loans, today)
+                worker = self._worker_start(base, scratch, workers)
+                self._log("end of day for the day before (unmeasured) …")
+                self._eod(today - datetime.timedelta(days=1), chunk_size, timeout)
+                with connection.cursor() as cursor:  # what autovacuum's analyze would know by the next night
+                    cursor.execute("ANALYZE")
+                self._log("end of day (measured) …")
+                started = time.monotonic()
+                self._eod(today, chunk_size, timeout)
+                seconds = time.monotonic() - started
+                before = self._row_counts()
+                from apps.eod.models import EodRun
+                from apps.eod.pipeline import run_progress
 
-            for step in run_progress(EodRun.objects.get(business_date=today)):
-                self._log(f"  {step['step']:<22} {step['seconds']:7.2f} s in chunks  {step['rows']:>9} rows")
-
-            EodRun.objects.filter(business_date=today).delete()  # run the date again from scratch: every chunk
-            self._log("the same date again …")
-            self._eod(today, chunk_size, timeout)
-            new_rows = sum(self._row_counts().values()) - sum(before.values())
-            difference = self._reconciliation_difference()
-        finally:
-            if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=60)
-            connections.close_all()
-            creation.destroy_test_db(old_name, verbosity=0)
+                for step in run_progress(EodRun.objects.get(business_date=today)):
+                    self._log(f"  {step['step']:<22} {step['seconds']:7.2f} s in chunks  {step['rows']:>9} rows")
+                EodRun.objects.filter(business_date=today).delete()  # run the date again from scratch: every chunk
+                self._log("the same date again …")
+                self._eod(today, chunk_size, timeout)
+                new_rows = sum(self._row_counts().values()) - sum(before.values())
+                difference = self._reconciliation_difference()
+            finally:
+                if worker is not None:
+                    worker.terminate()
+                    worker.wait(timeout=60)
         peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         self.stdout.write(json.dumps({
             "loans": loans, "eod_seconds": round(seconds, 2), "loans_per_s": round(loans / seconds),
@@ -183,7 +176,7 @@ class Command(BaseCommand):
                "CELERY_QUEUE": queue}
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "orderfin", "worker", "-c", str(workers), "-Q", queue, "-l", "warning",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"], env=env)
+             "--without-gossip", "--without-mingle", "--without-heartbeat"], env=env, stdout=sys.stderr)  # stdout: the JSON only
         return worker
 
     def _eod(self, business_date: datetime.date, chunk_size: int, timeout: float) -> None:
