@@ -33,7 +33,7 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
 
 
 # Interest and fees, set-based over loans lo <= id < hi: each installment's accrued amount moves up to
-# repayments_accrued_through (migration 0004, the SQL twin of accrued_through) for its period, which
+# repayments_accrued_through (migrations 0004/0009, the SQL twin of accrued_through) for its period, which
 # starts at the previous installment's due date (the loan's start for the first). Only installments with
 # something to accrue are read. Only performing loans accrue: a defaulted loan is non-accrual.
 #
