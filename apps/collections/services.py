@@ -19,7 +19,7 @@ from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.core.transitions import transition_apply
-from apps.ledger.locks import lender_position_lock
+from apps.ledger.locks import balance_rows_lock, lender_position_lock
 from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import amount_check, cr, dr, post_locked
 from apps.ledger.services import loan_write_off_post, provision_post
@@ -41,6 +41,10 @@ from .models import (
 from .selectors import collections_policy_in_force, loan_balances_get, loan_received_total
 
 ZERO = Decimal("0.00")
+# What a write-off's entries move: allowance and impairment, principal (the lender's and the partner's), accruals.
+_WRITE_OFF_ACCOUNTS = (Acct.LOAN_LOSS_ALLOWANCE, Acct.IMPAIRMENT_EXPENSE, Acct.LOANS_PRINCIPAL, Acct.DUE_TO_PARTNER_BANKS,
+                       Acct.INTEREST_INCOME, Acct.LOANS_INTEREST, Acct.FEE_INCOME, Acct.LOANS_FEES, Acct.PENALTY_INCOME,
+                       Acct.LOANS_PENALTIES)
 
 
 def _staff_case(case: CollectionCase, actor: User, *, lock: bool = True) -> CollectionCase:
@@ -251,6 +255,7 @@ def write_off_approve(*, request: WriteOffRequest, actor: User, note: str = "",
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     case = CollectionCase.objects.select_for_update().get(pk=request.case_id)
+    balance_rows_lock(lender=lender, codes=_WRITE_OFF_ACCOUNTS)  # several entries below: their rows locked in order first
     request = _request_for(request, actor, lock=True)
     _checker_check(request, actor, "approve")
     if loan.state != LoanState.DEFAULTED:

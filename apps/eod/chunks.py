@@ -1,7 +1,7 @@
 """What a step function receives: one chunk of loan ids for one business date."""
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,3 +18,6 @@ class Chunk:
     business_date: datetime.date
     lo: int
     hi: int
+    # The pipeline collects the chunk's GL entries here and posts them together just before its commit
+    # (apps/eod/posting.py); a Chunk made without a list (a test driving one step) posts each at once.
+    entries: list | None = field(default=None, compare=False)

@@ -26,6 +26,7 @@ from apps.core.errors import Conflict
 
 from .chunks import Chunk
 from .models import EodChunk, EodRun, RunState
+from .posting import eod_entries_post
 from .steps import BARRIERS, STEPS
 
 STEP_NAMES = [name for name, _ in STEPS]
@@ -118,12 +119,13 @@ def _chunk_execute(chunk_id: int) -> bool:
             return False  # done already, or another worker holds it
         with connection.cursor() as cursor:  # short set-based statements: compiling them costs more than it saves
             cursor.execute("SET LOCAL jit = off")
-        chunk = Chunk(run_id=first.run_id, business_date=first.run.business_date, lo=first.lo, hi=first.hi)
+        chunk = Chunk(run_id=first.run_id, business_date=first.run.business_date, lo=first.lo, hi=first.hi, entries=[])
         for row in sorted(rows, key=lambda r: STEP_NAMES.index(r.step)):
             started = time.monotonic()
             changed = sum(function(chunk) for function in _functions(row.step))
             EodChunk.objects.filter(pk=row.pk).update(done=True, rows=changed, seconds=time.monotonic() - started,
                                                       finished_at=timezone.now())
+        eod_entries_post(chunk)  # last: the lender's balance rows are shared with every other chunk and repayment
     return True
 
 

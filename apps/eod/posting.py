@@ -1,25 +1,58 @@
-"""Posting an end-of-day chunk's aggregate to the general ledger.
+"""Posting an end-of-day chunk's aggregates to the general ledger.
 
-EOD entries take the balance-row locks (in account-id order, inside the posting call) but
-not the lender position lock: they check no limit, and a chunk already holds row locks on
-its loans, which a real-time repayment takes only after the position lock — taking the
-position lock here would invert the global order. A provision committing just after a
-drawdown's cap check is the same as the drawdown coming first: the breach rules apply.
+EOD entries check no limit and take no lender position lock: a chunk already holds row locks
+on its loans, which a real-time repayment takes only after the position lock, so taking it
+here would invert the global order. A provision committing just after a drawdown's cap check
+is the same as the drawdown coming first: the breach rules apply.
+
+Balance rows are the one thing every chunk and every repayment of a lender shares, and each
+posting locks its own in account-id order — but a chunk posts several entries (interest,
+penalty, provisions), which together would lock them out of order, and would hold the first
+from early in the chunk to its commit. So the pipeline collects a chunk's entries and posts
+them at the very end, after locking the union of their balance rows in account-id order.
 """
 
-import datetime
+from dataclasses import dataclass
 
 from apps.accounts.models import Lender
+from apps.ledger.locks import balance_rows_lock
 from apps.ledger.models import EntryKind  # noqa: F401  (re-exported for step modules)
 from apps.ledger.posting import Line, post_locked
 
+from .chunks import Chunk
 
-def eod_entry_post(*, lender_id: int, business_date: datetime.date, step: str, lo: int, lines: list[Line],
-                   kind: str, description: str) -> None:
-    """One entry per lender, step and chunk: reference eod:<date>:<step>:<first loan id>."""
+
+@dataclass(frozen=True)
+class _Entry:
+    lender_id: int
+    step: str
+    lines: list[Line]
+    kind: str
+    description: str
+
+
+def eod_entry_post(*, chunk: Chunk, lender_id: int, step: str, lines: list[Line], kind: str, description: str) -> None:
+    """One entry per lender, step and chunk (reference eod:<date>:<step>:<first loan id>), posted with the chunk's others."""
     if not lines:
         return
-    lender = Lender.objects.get(pk=lender_id)
-    post_locked(lender=lender, reference=f"eod:{business_date.isoformat()}:{step}:{lo}", lines=lines, kind=kind,
-                business_date=business_date, actor="system:eod", description=description)
+    entry = _Entry(lender_id=lender_id, step=step, lines=lines, kind=kind, description=description)
+    if chunk.entries is None:
+        _entries_post(chunk, [entry])
+    else:
+        chunk.entries.append(entry)
 
+
+def eod_entries_post(chunk: Chunk) -> None:
+    """Post the entries the chunk's steps collected (the pipeline calls this last in the chunk's transaction)."""
+    if chunk.entries:
+        _entries_post(chunk, chunk.entries)
+        chunk.entries.clear()
+
+
+def _entries_post(chunk: Chunk, entries: list[_Entry]) -> None:
+    for lender in Lender.objects.filter(pk__in={e.lender_id for e in entries}).order_by("pk"):
+        mine = [e for e in entries if e.lender_id == lender.pk]
+        balance_rows_lock(lender=lender, codes={line.account for e in mine for line in e.lines})
+        for e in mine:
+            post_locked(lender=lender, reference=f"eod:{chunk.business_date.isoformat()}:{e.step}:{chunk.lo}", lines=e.lines,
+                        kind=e.kind, business_date=chunk.business_date, actor="system:eod", description=e.description)

@@ -5,8 +5,12 @@
 The lender position is always first, so two services touching the same lender's limits
 queue on one row instead of interleaving their read-check-write; everything after it is
 locked in primary-key order, so no two transactions can wait on each other in a cycle.
-Every writer of exposure, facility and balance rows holds the position lock, so reads of
-those rows taken after it are current; their row locks are taken by the posting call
+A service that can lower net capital or raise borrowings holds the position lock
+exclusively, so what it reads after it is current. Writers that can only move a limit's
+figures the safe way hold less: loan funding and principal repayment a KEY SHARE lock
+(their checks read the cash and exposure rows they lock), a repayment of a loan with no
+partner share none, and end of day none (it holds loan rows, which come after the
+position in this order). Row locks after the position are taken by the posting call
 itself (balance rows explicitly in account-id order, see posting.post_locked). The money
 services take this lock and read their decision state in one round trip
 (selectors.position_lock_state_get); lender_position_lock is for everything else.
@@ -54,3 +58,15 @@ def balances_lock(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[in
             params,
         )
         return {(row[1], row[2]): (row[0], row[3], row[4], row[5]) for row in cursor.fetchall()}
+
+
+def balance_rows_lock(*, lender, codes) -> None:
+    """Lock the lender's base-currency balance rows of these account codes, in account-id order.
+
+    For a transaction about to post several entries: each posting locks its own rows in order, but
+    together they would not be, and two such transactions could deadlock; after this they don't wait.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT b.id FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
+                       " WHERE a.lender_id = %s AND a.code = ANY(%s) AND b.currency = %s ORDER BY b.account_id FOR UPDATE OF b",
+                       [lender.pk, sorted(codes), lender.base_currency])

@@ -99,8 +99,9 @@ def post_locked(
     `drawn`. Database CHECKs back both (exposure ≥ 0, 0 ≤ drawn ≤ limit).
 
     Money services run this under the lender's lock, so it is written for few round trips. With
-    nothing passed in (the usual case) it is ONE call of ledger_post_checked (migration 0005):
-    position re-locked (already held: no wait), exposure rows locked and checked in merchant-id
+    nothing passed in (the usual case) it is ONE call of ledger_post_checked (migrations 0005/0006):
+    the position not locked again (the caller holds it, or, like end of day, deliberately does
+    not: see 0006), exposure rows locked and checked in merchant-id
     order, balance rows locked in account-id order and checked for the wrong side, the entry and
     its lines written. Otherwise (a facility entry, another currency, state passed in), one call
     of the database function ledger_post_entry (migration 0003) moves the exposure
@@ -115,7 +116,7 @@ def post_locked(
         business_date = business_date or business_date_today()
         status, entry, _ = _post_one_statement(
             lender=lender, reference=reference, kind=kind, lines=lines, business_date=business_date, description=description,
-            actor=actor, reverses=reverses, merchant=None, amount=None, checks=(), replays=False)
+            actor=actor, reverses=reverses, merchant=None, amount=None, checks=(), replays=False, position_lock="none")
         if status == "replay":  # the unique reference: the caller checked it under the lock; this is the backstop
             raise DuplicateReference(f"Reference {reference} was already posted.")
         return entry
@@ -233,11 +234,14 @@ def post_checked(
 ) -> Checked:
     """Lock the lender position, check and post — ONE database statement (ledger_post_checked, migration 0005).
 
-    For the loan-side services whose checks the database can make itself. Outside a transaction the statement is its
-    own transaction, so the position lock is held only for the server's work and the commit, never across a client
-    round trip; inside one it runs in a savepoint, as a nested atomic service would. Base-currency lines only.
-    A generic refusal raises here, as post_locked would; the caller turns a named check's refusal into its error.
-    A reference posted before comes back as `replayed` (even when the checks would refuse it now).
+    For the loan-side services whose checks the database can make itself. The position lock is a KEY SHARE one
+    (migration 0006): these postings never lower net capital or raise borrowings, so they exclude only the services
+    holding it exclusively, and each check reads the row it has locked (cash, the merchant's exposure). Outside a
+    transaction the statement is its own transaction, so the position lock is held only for the server's work and
+    the commit, never across a client round trip; inside one it runs in a savepoint, as a nested atomic service
+    would. Base-currency lines only. A generic refusal raises here, as post_locked would; the caller turns a named
+    check's refusal into its error. A reference posted before comes back as `replayed` (even when the checks would
+    refuse it now).
     """
     lines = _validate(lender, reference, lines)
     if any(line.currency != lender.base_currency for line in lines):
@@ -247,7 +251,7 @@ def post_checked(
         status, entry, row = _post_one_statement(
             lender=lender, reference=reference, kind=kind, lines=lines, business_date=business_date,
             description=description, actor=actor, reverses=None, merchant=getattr(merchant, "pk", merchant), amount=amount,
-            checks=checks, replays=True)
+            checks=checks, replays=True, position_lock="key share")
     cash, net_capital, borrowings, exposure, cap, single, version = row
     position = CapitalPosition(currency=lender.base_currency, net_capital=net_capital, borrowings=borrowings, cash=cash,
                                cap_ratio=cap, single_borrower_ratio=single, rules_version=version)
@@ -256,7 +260,7 @@ def post_checked(
 
 
 def _post_one_statement(*, lender, reference, kind, lines, business_date, description, actor, reverses, merchant, amount,
-                        checks, replays):
+                        checks, replays, position_lock):
     """Call ledger_post_checked (validated base-currency lines); raise its generic refusals as post_locked does.
 
     Returns (status, the posted entry or None, the decision state it read). A missing position or balance row
@@ -267,7 +271,7 @@ def _post_one_statement(*, lender, reference, kind, lines, business_date, descri
         lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
         reverses.pk if reverses else None, [line.account for line in lines], [line.debit for line in lines],
         [line.credit for line in lines], [line.merchant_id for line in lines], merchant, amount, list(checks), replays,
-        Acct.CASH, Acct.BANK_BORROWINGS, Acct.LOANS_PRINCIPAL, list(NET_CAPITAL_CODES), *_rule_defaults(),
+        Acct.CASH, Acct.BANK_BORROWINGS, Acct.LOANS_PRINCIPAL, list(NET_CAPITAL_CODES), *_rule_defaults(), position_lock,
     ]
     for first_try in (True, False):
         with connection.cursor() as cursor:
@@ -305,7 +309,7 @@ def _rule_defaults() -> list[Decimal]:
 _NAMED_CHECKS = {CHECK_CASH, CHECK_SINGLE_BORROWER, CHECK_OUTSTANDING}
 _CHECKED_SQL = ("SELECT * FROM ledger_post_checked(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::text[], %s::numeric[],"
                 " %s::numeric[], %s::bigint[], %s::bigint, %s::numeric, %s::text[], %s, %s, %s, %s, %s::text[], %s::numeric,"
-                " %s::numeric)")
+                " %s::numeric, %s)")
 
 
 @transaction.atomic

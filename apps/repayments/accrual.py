@@ -10,9 +10,11 @@ running a date twice (or an earlier date after a later one) posts nothing.
 import datetime
 from decimal import Decimal
 
+import psycopg
 from django.db import connection, transaction
 
 from apps.core.money import quantize
+from apps.ledger.errors import DuplicateReference
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind, JournalEntry
 from apps.ledger.posting import cr, dr, post_locked
@@ -118,14 +120,17 @@ GROUP BY m.lender_id ORDER BY m.lender_id
 """
 
 
-def interest_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, Decimal, int]]:
-    """Accrue interest and fees of loans lo <= id < hi through a date: {lender id: (interest, fees, installments)}."""
+def interest_accrue_range(*, lo: int, hi: int, through: datetime.date,
+                          prepared: bool = False) -> dict[int, tuple[Decimal, Decimal, int]]:
+    """Accrue interest and fees of loans lo <= id < hi through a date: {lender id: (interest, fees, installments)}.
+
+    `prepared` (one loan, on a real-time path): the statement is prepared on the server and planned once per
+    connection, not on every call; end of day plans each chunk's statement for its own range.
+    """
     params = {"lo": lo, "hi": hi, "d": through}
     totals: dict[int, tuple[Decimal, Decimal, int]] = {}
     for lock in ("", "\n    FOR UPDATE OF i"):  # optimistic, then locking for whatever a concurrent writer touched
-        with connection.cursor() as cursor:
-            cursor.execute(_INTEREST_SQL.format(candidates=_CANDIDATES, lock=lock), params)
-            rows = cursor.fetchall()
+        rows = _fetchall(_INTEREST_SQL.format(candidates=_CANDIDATES, lock=lock), params, prepared=prepared)
         candidates = next(count for lender_id, _, _, count in rows if lender_id is None)
         for lender_id, interest, fee, count in rows:
             if lender_id is not None:
@@ -136,11 +141,23 @@ def interest_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[i
     return totals
 
 
-def penalties_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, int]]:
+def penalties_accrue_range(*, lo: int, hi: int, through: datetime.date,
+                           prepared: bool = False) -> dict[int, tuple[Decimal, int]]:
     """Accrue penalty interest of loans lo <= id < hi through a date: {lender id: (penalty, loans)}."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PENALTY_SQL, {"lo": lo, "hi": hi, "d": through})
-        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    rows = _fetchall(_PENALTY_SQL, {"lo": lo, "hi": hi, "d": through}, prepared=prepared)
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _fetchall(sql: str, params: dict, *, prepared: bool) -> list[tuple]:
+    if not prepared:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    # Django's cursors bind client-side, which cannot prepare; this one binds on the server (psycopg 3).
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
 
 
 def accrual_lines(*, interest: Decimal = ZERO, fee: Decimal = ZERO, penalty: Decimal = ZERO) -> list:
@@ -161,20 +178,33 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
 
     The same SQL end of day runs over chunks of loans, here for one loan, posted on its own.
     """
-    lender = loan.merchant.lender
-    lender_position_lock(lender)
+    lender_position_lock(loan.merchant.lender)
     Loan.objects.select_for_update().filter(pk=loan.pk).values_list("pk").get()
-    interest, fee, _ = interest_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through).get(lender.pk, (ZERO, ZERO, 0))
-    penalty, _ = penalties_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through).get(lender.pk, (ZERO, 0))
-    lines = accrual_lines(interest=interest, fee=fee, penalty=penalty)
+    return loan_accrual_post(loan=loan, through=through, lines=loan_accrual_lines(loan=loan, through=through), actor=actor)
+
+
+def loan_accrual_lines(*, loan: Loan, through: datetime.date) -> list:
+    """Accrue one loan (locked by the caller) in the sub-ledger; the GL lines that must post with it."""
+    lender_id = loan.merchant.lender_id
+    interest, fee, _ = interest_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through,
+                                             prepared=True).get(lender_id, (ZERO, ZERO, 0))
+    penalty, _ = penalties_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through, prepared=True).get(lender_id, (ZERO, 0))
+    return accrual_lines(interest=interest, fee=fee, penalty=penalty)
+
+
+def loan_accrual_post(*, loan: Loan, through: datetime.date, lines: list, actor) -> JournalEntry | None:
+    """Post what loan_accrual_lines accrued, in the same transaction: reference accrual:<loan>:<date>[:<n>]."""
     if not lines:
         return None
+    lender = loan.merchant.lender
     reference = f"accrual:{loan.pk}:{through.isoformat()}"
-    earlier = JournalEntry.objects.filter(lender=lender, reference__startswith=reference).count()
-    if earlier:  # re-accrual after a reversal took penalty back
-        reference = f"{reference}:{earlier + 1}"
-    return post_locked(lender=lender, reference=reference, lines=lines, kind=EntryKind.ACCRUAL, business_date=through,
-                       actor=actor, description=f"Accrual for loan #{loan.pk} through {through}")
+    kwargs = {"lender": lender, "lines": lines, "kind": EntryKind.ACCRUAL, "business_date": through, "actor": actor,
+              "description": f"Accrual for loan #{loan.pk} through {through}"}
+    try:
+        return post_locked(reference=reference, **kwargs)
+    except DuplicateReference:  # re-accrual of a date after a reversal took penalty back
+        earlier = JournalEntry.objects.filter(lender=lender, reference__startswith=reference).count()
+        return post_locked(reference=f"{reference}:{earlier + 1}", **kwargs)
 
 
 def penalties_unwind(*, loan: Loan, after: datetime.date, actor, reference: str) -> None:

@@ -25,7 +25,7 @@ def interest_accrue(chunk: Chunk) -> int:
     """Step 1: scheduled interest and fees accrue to the business date; one aggregated GL entry per lender."""
     rows = 0
     for lender_id, (interest, fee, count) in interest_accrue_range(lo=chunk.lo, hi=chunk.hi, through=chunk.business_date).items():
-        eod_entry_post(lender_id=lender_id, business_date=chunk.business_date, step="interest", lo=chunk.lo,
+        eod_entry_post(chunk=chunk, lender_id=lender_id, step="interest",
                        lines=accrual_lines(interest=interest, fee=fee), kind=EntryKind.ACCRUAL,
                        description=f"Interest and fee accrual, loans {chunk.lo}–{chunk.hi - 1}")
         rows += count
@@ -36,7 +36,7 @@ def penalties_accrue(chunk: Chunk) -> int:
     """Step 2: penalty interest on overdue principal."""
     rows = 0
     for lender_id, (penalty, count) in penalties_accrue_range(lo=chunk.lo, hi=chunk.hi, through=chunk.business_date).items():
-        eod_entry_post(lender_id=lender_id, business_date=chunk.business_date, step="penalty", lo=chunk.lo,
+        eod_entry_post(chunk=chunk, lender_id=lender_id, step="penalty",
                        lines=accrual_lines(penalty=penalty), kind=EntryKind.ACCRUAL,
                        description=f"Penalty accrual, loans {chunk.lo}–{chunk.hi - 1}")
         rows += count
@@ -201,7 +201,7 @@ def provisions_post(chunk: Chunk) -> int:
             lines = [dr(Acct.IMPAIRMENT_EXPENSE, delta), cr(Acct.LOAN_LOSS_ALLOWANCE, delta)]
         else:
             lines = [dr(Acct.LOAN_LOSS_ALLOWANCE, -delta), cr(Acct.IMPAIRMENT_EXPENSE, -delta)] if delta else []
-        eod_entry_post(lender_id=lender_id, business_date=chunk.business_date, step="provisions", lo=chunk.lo, lines=lines,
+        eod_entry_post(chunk=chunk, lender_id=lender_id, step="provisions", lines=lines,
                        kind=EntryKind.PROVISION, description=f"Provisions by bucket, loans {chunk.lo}–{chunk.hi - 1}")
         rows += count
     return rows

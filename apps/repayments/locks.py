@@ -26,20 +26,22 @@ class LoanLocked:
     existing: Repayment | None  # the repayment already posted for (source, reference), if any
 
 
-def loan_lock(*, loan: Loan, source: str, reference: str) -> LoanLocked:
-    """Lock the lender position, the loan's merchant and the loan, read them and look the reference up: one round trip."""
+def loan_lock(*, loan: Loan, source: str, reference: str, position: bool = True) -> LoanLocked:
+    """Lock the lender position (unless `position` is false), the loan's merchant and the loan, read them and look the
+    reference up: one round trip."""
     lender = loan.merchant.lender
+    position_sql = "SELECT id FROM ledger_lenderposition WHERE lender_id = %s" + (" FOR UPDATE" if position else "")
     statements = [
-        ("SELECT id FROM ledger_lenderposition WHERE lender_id = %s FOR UPDATE", [lender.pk]),
+        (position_sql, [lender.pk]),
         (f"SELECT {_columns(Merchant)} FROM merchants_merchant WHERE id = %s FOR UPDATE", [loan.merchant_id]),
         (f"SELECT {_columns(Loan)} FROM repayments_loan WHERE id = %s FOR UPDATE", [loan.pk]),
         (f"SELECT {_columns(Repayment)} FROM repayments_repayment WHERE loan_id = %s AND source = %s AND reference = %s",
          [loan.pk, source, reference]),
     ]
-    position, merchants, loans, existing = _run(statements)
-    if not position:  # the lender's books were never set up: lender_position_lock does it, then lock again
+    held, merchants, loans, existing = _run(statements)
+    if not held:  # the lender's books were never set up: lender_position_lock does it, then lock again
         lender_position_lock(lender)
-        position, merchants, loans, existing = _run(statements)
+        held, merchants, loans, existing = _run(statements)
     if not loans:
         raise Loan.DoesNotExist(f"Loan #{loan.pk} does not exist.")
     merchant = _instance(Merchant, merchants[0])

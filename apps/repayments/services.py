@@ -3,7 +3,7 @@
 import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -13,12 +13,12 @@ from apps.core.errors import Conflict
 from apps.core.transitions import transition_apply
 from apps.financing.application_services import pledges_release
 from apps.financing.models import Pledge
-from apps.ledger.locks import lender_position_lock
+from apps.ledger.locks import balance_rows_lock, lender_position_lock
 from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
 from apps.merchants.models import Merchant
 
-from .accrual import accrued_through, loan_accrue, penalties_unwind
+from .accrual import accrued_through, loan_accrual_lines, loan_accrual_post, loan_accrue, penalties_unwind
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
 from .locks import loan_installments_lock, loan_lock
@@ -31,6 +31,7 @@ from .models import (
     PrepaymentChoice,
     Repayment,
     RepaymentAllocation,
+    RepaymentMethod,
 )
 from .prepayments import prepayment_choice_check, prepayment_reschedule, prepayment_revision_record
 from .reopening import (
@@ -45,6 +46,10 @@ from .selectors import merchant_credit_total
 from .shares import lender_part
 
 ZERO = Decimal("0.00")
+# Every account a repayment's entries can move: its accrual, a reshape, the repayment, a payoff's release.
+REPAYMENT_ACCOUNTS = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES, Acct.LOANS_PENALTIES,
+                      Acct.MERCHANT_CREDIT, Acct.INTEREST_INCOME, Acct.FEE_INCOME, Acct.PENALTY_INCOME,
+                      Acct.DUE_TO_PARTNER_BANKS)
 _LEDGER_ACCOUNT = {"penalty": Acct.LOANS_PENALTIES, "fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST,
                    "credit": Acct.MERCHANT_CREDIT}
 
@@ -84,10 +89,10 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     amount = amount_check(amount)
     prepayment_choice_check(prepayment)
     received_on = received_on or business_date_today()
-    # Everything below runs under the lender's position lock, so it is written for few round trips: the locks in
-    # order with the loan and the reference look-up (one), the installments with the margin-call flag (one), the
-    # entry (one, posting.post_locked), the sub-ledger rows.
-    locked = loan_lock(loan=loan, source=source, reference=reference)
+    # Written for few round trips: the locks in order with the loan and the reference look-up (one), the accrual (two),
+    # the installments with the margin-call flag (one), the installments' update, the entries (one each), the rows.
+    locked = loan_lock(loan=loan, source=source, reference=reference,
+                       position=_lowers_net_capital(loan=loan, received_on=received_on))
     loan, existing = locked.loan, locked.existing
     if existing is not None:
         if existing.amount != amount:
@@ -96,8 +101,12 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED):  # defaulted: recoveries, guarantors
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
-    loan_accrue(loan=loan, through=received_on, actor=actor)
+    accrued = loan_accrual_lines(loan=loan, through=received_on)
     installments, margin_call_open = loan_installments_lock(loan=loan)
+    # The entries come only now: the balance rows every repayment of the lender moves are held from the first of them
+    # to the commit. They are locked together first, in the global order, as several postings would not lock them.
+    balance_rows_lock(lender=loan.merchant.lender, codes=REPAYMENT_ACCOUNTS)
+    loan_accrual_post(loan=loan, through=received_on, lines=accrued, actor=actor)
     repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on,
                           prepayment=prepayment)
     totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
@@ -109,6 +118,20 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
         margin_call_review(loan=loan, as_of=received_on, actor=actor, reason="Repayment received")
     _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
     return repayment
+
+
+def _lowers_net_capital(*, loan: Loan, received_on: datetime.date) -> bool:
+    """Whether a repayment may lower net capital, and so must hold the lender position lock exclusively.
+
+    Collecting interest and principal only moves receivables into cash; what can lower income is the partner
+    bank's share of interest (co-lent loans), a prepayment reshaping a monthly schedule (interest accrued ahead
+    is taken back) and a backdated payoff (interest accrued after its date is taken back). A current repayment of
+    a loan the lender funded alone, on a single-installment schedule, does none of those: it takes no position
+    lock and contends only for the rows it moves (apps/ledger/locks.py). These fields never change once the loan
+    is disbursed, so the caller's copy decides before any lock is taken.
+    """
+    return bool(loan.partner_principal) or loan.repayment_method != RepaymentMethod.BULLET or (
+        received_on < business_date_today())
 
 
 def _reshape_allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallment], actor,
@@ -165,11 +188,26 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
 
 def _installments_apply(installments: list[LoanInstallment], allocations, *, sign: int) -> None:
     by_id = {i.pk: i for i in installments}
+    touched = {}
     for a in allocations:
         if a.installment_id is not None:
             field = f"{a.component}_paid"
             setattr(by_id[a.installment_id], field, getattr(by_id[a.installment_id], field) + sign * a.amount)
-    LoanInstallment.objects.bulk_update(installments, ["penalty_paid", "fee_paid", "interest_paid", "principal_paid"])
+            touched[a.installment_id] = by_id[a.installment_id]
+    if touched:  # one statement (bulk_update's CASE per field cost more in Python than the update on the server)
+        rows = list(touched.values())
+        with connection.cursor() as cursor:
+            cursor.execute(_INSTALLMENTS_PAID_SQL, [[i.pk for i in rows], [i.penalty_paid for i in rows],
+                                                    [i.fee_paid for i in rows], [i.interest_paid for i in rows],
+                                                    [i.principal_paid for i in rows]])
+
+
+_INSTALLMENTS_PAID_SQL = """
+UPDATE repayments_loaninstallment i SET penalty_paid = u.penalty, fee_paid = u.fee, interest_paid = u.interest,
+       principal_paid = u.principal
+FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[]) AS u(id, penalty, fee, interest, principal)
+WHERE i.id = u.id
+"""
 
 
 @transaction.atomic
@@ -188,6 +226,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
     if repayment.reversed_at is not None:
         return repayment
+    balance_rows_lock(lender=lender, codes=REPAYMENT_ACCOUNTS)  # the reversal and replays post several entries
     if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF):
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; its payments cannot be reversed here.",
                        code="LOAN_CLOSED")

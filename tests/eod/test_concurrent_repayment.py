@@ -10,11 +10,14 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.eod.chunks import Chunk
 from apps.eod.pipeline import catch_up_inline
+from apps.eod.posting import eod_entries_post
 from apps.financing.disbursement import loan_disburse
+from apps.ledger.models import JournalEntry
 from apps.repayments import eod
 from apps.repayments.models import LoanState
 from apps.repayments.selectors import reconciliation_get
 from apps.repayments.services import repayment_post
+from tests.locking import Attempt
 
 DAY = datetime.timedelta(days=1)
 
@@ -87,4 +90,21 @@ def test_accrual_skips_a_row_a_repayment_changed_under_it_and_finishes_it_under_
 
     assert installment.interest_accrued == accrued_through(due=installment.interest_due, period_start=loan.start_date,
                                                            period_end=installment.due_date, through=day)
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_holds_no_ledger_rows_until_it_posts_last(accepted, lender):
+    """A chunk's entries post at its end: until then a repayment of a loan outside it goes straight through."""
+    inside = loan_disburse(application=accepted("1800.00"), actor="t")
+    outside = loan_disburse(application=accepted("1000.00", take=slice(2, 4)), actor="t")
+    chunk = Chunk(run_id=0, business_date=inside.start_date + 10 * DAY, lo=inside.pk, hi=inside.pk + 1, entries=[])
+    with transaction.atomic():
+        assert eod.interest_accrue(chunk) == 1 and len(chunk.entries) == 1
+        repayment = Attempt(lambda: repayment_post(loan=outside, amount=Decimal("100.00"), source="portal",
+                                                   reference="meanwhile", actor="m"))
+        assert repayment.finished_within(10)
+        eod_entries_post(chunk)
+    repayment.join()
+    assert JournalEntry.objects.filter(reference__startswith=f"eod:{chunk.business_date}:interest:").count() == 1
     assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
