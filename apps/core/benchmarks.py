@@ -123,6 +123,23 @@ def clients_run(work: Callable, payloads: list, duration: float) -> tuple[list[t
     return counts, elapsed
 
 
+def attempts_count(attempt: Callable[[int], object], deadline: float) -> tuple[int, int, int]:
+    """Call attempt(n) for n = 1, 2, … until the deadline; count (posted, refused by a domain rule, errors)."""
+    from apps.core.errors import DomainError
+
+    posted = refused = errors = n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        try:
+            attempt(n)
+            posted += 1
+        except DomainError:
+            refused += 1
+        except Exception:  # noqa: BLE001 - counted and reported; a benchmark must finish
+            errors += 1
+    return posted, refused, errors
+
+
 _CRASHED = "crashed"
 
 

@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.db import migrations
 
 # The same formula as 0004, in PL/pgSQL: a SQL function is inlined into every statement that calls it,
@@ -17,16 +19,7 @@ END
 $$;
 """
 
-SQL_VERSION = """
-CREATE OR REPLACE FUNCTION repayments_accrued_through(due numeric, period_start date, period_end date, through date)
-RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE
-        WHEN due = 0 OR period_end - period_start <= 0 OR through >= period_end THEN due
-        WHEN through <= period_start THEN 0::numeric
-        ELSE round(due * (through - period_start) / (period_end - period_start), 2)
-    END
-$$;
-"""
+SQL_VERSION = import_module("apps.repayments.migrations.0004_accrual_sql").ACCRUED_THROUGH  # back to the SQL twin
 
 
 class Migration(migrations.Migration):

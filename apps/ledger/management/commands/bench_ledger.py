@@ -12,12 +12,11 @@ books. Prints one JSON line:
     {"postings_per_s": …, "pgbench_tps": …, "ratio": …, "cap_violations": 0, …}
 """
 
-import time
 from decimal import Decimal
 
 from django.db.models import Sum
 
-from apps.core.benchmarks import PgbenchComparison, clients_run
+from apps.core.benchmarks import PgbenchComparison, attempts_count, clients_run
 
 AMOUNT = Decimal("100.00")
 MERCHANTS_PER_CLIENT = 25
@@ -26,26 +25,14 @@ MERCHANTS_PER_CLIENT = 25
 def _client(index: int, payload: tuple[int, list[int]], deadline: float) -> tuple[int, int, int]:
     """One client process: post loan fundings until the deadline; report (posted, refused, errors)."""
     from apps.accounts.models import Lender
-    from apps.core.errors import DomainError
     from apps.ledger.services import loan_funding_post
     from apps.merchants.models import Merchant
 
     lender_id, merchant_ids = payload
     lender = Lender.objects.get(pk=lender_id)
     merchants = list(Merchant.objects.filter(pk__in=merchant_ids))
-    posted = refused = errors = 0
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        try:
-            loan_funding_post(lender=lender, merchant=merchants[n % len(merchants)], amount=AMOUNT,
-                              reference=f"bench-{index}-{n}", actor="bench")
-            posted += 1
-        except DomainError:
-            refused += 1
-        except Exception:  # noqa: BLE001 - counted and reported; a benchmark must finish
-            errors += 1
-    return posted, refused, errors
+    return attempts_count(lambda n: loan_funding_post(lender=lender, merchant=merchants[n % len(merchants)], amount=AMOUNT,
+                                                      reference=f"bench-{index}-{n}", actor="bench"), deadline)
 
 
 class Command(PgbenchComparison):

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from apps.core.benchmarks import PgbenchComparison, clients_run
+from apps.core.benchmarks import PgbenchComparison, attempts_count, clients_run
 from apps.core.calendar import business_date_today
 
 ZERO = Decimal("0.00")
@@ -96,26 +96,14 @@ WHERE i.penalty_accrued > 0 AND m.lender_id = %(lender)s;
 
 def _client(index: int, loan_ids: list[int], deadline: float) -> tuple[int, int, int]:
     """One client process: post repayments on its own loans until the deadline; report (posted, refused, errors)."""
-    from apps.core.errors import DomainError
     from apps.repayments.models import Loan
     from apps.repayments.services import repayment_post
 
     today = business_date_today()
     loans = list(Loan.objects.filter(pk__in=loan_ids).select_related("merchant__lender").order_by("id"))
-    posted = refused = errors = 0
-    n = 0
-    while time.monotonic() < deadline:
-        loan = loans[n % len(loans)]
-        n += 1
-        try:
-            repayment_post(loan=loan, amount=Decimal(10 + n % 40), source="partner", reference=f"bench-{index}-{n}",
-                           actor="bench", received_on=today)
-            posted += 1
-        except DomainError:
-            refused += 1
-        except Exception:  # noqa: BLE001 - counted and reported; a benchmark must finish
-            errors += 1
-    return posted, refused, errors
+    return attempts_count(lambda n: repayment_post(loan=loans[(n - 1) % len(loans)], amount=Decimal(10 + n % 40),
+                                                   source="partner", reference=f"bench-{index}-{n}", actor="bench",
+                                                   received_on=today), deadline)
 
 
 class Command(PgbenchComparison):
