@@ -8,14 +8,16 @@ event (same kind and amount) as success and return the original entry instead.
 
 import contextlib
 import datetime
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.audit import actor_label_of, audit_record
 from apps.core.calendar import business_date_today
+from apps.core.db import prepared_cursor
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import MAX_AMOUNT, quantize
 
@@ -57,9 +59,13 @@ def amount_check(value, *, what: str = "amount") -> Decimal:
     return quantize(value)
 
 
-def _validate(lender, reference: str, lines: list[Line]) -> list[Line]:
+def _reference_check(reference: str) -> None:
     if not reference or len(reference) > 120:
         raise ValidationFailed("A reference of 1–120 characters is required.", code="INVALID_REFERENCE")
+
+
+def _validate(lender, reference: str, lines: list[Line]) -> list[Line]:
+    _reference_check(reference)
     if len(lines) < 2:
         raise UnbalancedEntry("A journal entry needs at least two lines.")
     normalised, totals = [], defaultdict(lambda: [ZERO, ZERO])
@@ -114,9 +120,9 @@ def post_locked(
             line.currency == lender.base_currency for line in lines):
         # Nothing read by the caller to reuse: check and post in ONE statement (ledger_post_checked, no named checks).
         business_date = business_date or business_date_today()
-        status, entry, _ = _post_one_statement(
-            lender=lender, reference=reference, kind=kind, lines=lines, business_date=business_date, description=description,
-            actor=actor, reverses=reverses, merchant=None, amount=None, checks=(), replays=False, position_lock="none")
+        status, entry = _post_one_statement(lender=lender, reference=reference, kind=kind, lines=lines,
+                                            business_date=business_date, description=description, actor=actor,
+                                            reverses=reverses)
         if status == "replay":  # the unique reference: the caller checked it under the lock; this is the backstop
             raise DuplicateReference(f"Reference {reference} was already posted.")
         return entry
@@ -209,81 +215,119 @@ def _balances_check(lender, chart, deltas: dict[tuple[int, str], Decimal], balan
             raise LedgerError(f"{account.name} would go below zero ({after:,.2f} {key[1]}).", code="NEGATIVE_BALANCE")
 
 
-# The checks post_checked can make in the database, besides the generic ones (no exposure below zero, no balance on the
-# wrong side): cash ≥ amount; exposure + amount ≤ the single-borrower limit; amount ≤ exposure.
+# What principal_post refuses, besides a balance on the wrong side ('balance'): cash < a funding; the merchant's
+# exposure past the single-borrower limit; a repayment of more principal than the merchant owes.
 CHECK_CASH, CHECK_SINGLE_BORROWER, CHECK_OUTSTANDING = "cash", "single_borrower", "outstanding"
 
 
 @dataclass(frozen=True)
 class Checked:
-    """What post_checked did: posted `entry`; found the reference `replayed`; or `refused` one of the named checks.
+    """What principal_post did: posted `entry`; found the reference `replayed`; or `refused` one of its checks.
 
-    `position` and `exposure` are the decision state it read under the lender's lock, for the refusal's message.
+    `position` and `exposure` are the decision state of a refusal, read under the lender's lock, for its message.
     """
 
     entry: JournalEntry | None
     replayed: bool
-    refused: str | None
-    position: CapitalPosition
-    exposure: Decimal | None
+    refused: str | None = None
+    position: CapitalPosition | None = None
+    exposure: Decimal | None = None
 
 
-def post_checked(
-    *, lender, reference: str, kind: str, lines: list[Line], amount: Decimal, checks: tuple[str, ...] = (), merchant=None,
+def principal_post(
+    *, lender, merchant, amount: Decimal, reference: str, kind: str, funding: bool,
     business_date: datetime.date | None = None, description: str = "", actor=None,
 ) -> Checked:
-    """Lock the lender position, check and post — ONE database statement (ledger_post_checked, migration 0005).
+    """Move one merchant's loans-receivable principal against cash, checked — ONE statement (ledger_principal_post,
+    migration 0007). A funding is Dr principal / Cr cash, refused when cash is short or the merchant would pass the
+    single-borrower limit; a repayment is Dr cash / Cr principal, refused beyond what the merchant owes.
 
-    For the loan-side services whose checks the database can make itself. The position lock is a KEY SHARE one
-    (migration 0006): these postings never lower net capital or raise borrowings, so they exclude only the services
-    holding it exclusively, and each check reads the row it has locked (cash, the merchant's exposure). Outside a
-    transaction the statement is its own transaction, so the position lock is held only for the server's work and
-    the commit, never across a client round trip; inside one it runs in a savepoint, as a nested atomic service
-    would. Base-currency lines only. A generic refusal raises here, as post_locked would; the caller turns a named
-    check's refusal into its error. A reference posted before comes back as `replayed` (even when the checks would
-    refuse it now).
+    The lender position is held in KEY SHARE: these entries never lower net capital or raise borrowings, so they
+    exclude only the services holding it exclusively (a drawdown, a write-off, a funding event) and otherwise queue
+    only on the rows they move, the balance rows last. Outside a transaction the statement is its own transaction;
+    inside one it runs in a savepoint, as a nested atomic service would. A refusal is raised by the database, which
+    undoes what the statement wrote, and comes back here as `refused`. A reference posted before comes back as
+    `replayed` (even when the checks would refuse it now). The amount is the caller's, already checked.
     """
-    lines = _validate(lender, reference, lines)
-    if any(line.currency != lender.base_currency for line in lines):
-        raise ValueError("post_checked posts base-currency lines only; use post_locked")
+    _reference_check(reference)
     business_date = business_date or business_date_today()
-    with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-        status, entry, row = _post_one_statement(
-            lender=lender, reference=reference, kind=kind, lines=lines, business_date=business_date,
-            description=description, actor=actor, reverses=None, merchant=getattr(merchant, "pk", merchant), amount=amount,
-            checks=checks, replays=True, position_lock="key share")
-    cash, net_capital, borrowings, exposure, cap, single, version = row
-    position = CapitalPosition(currency=lender.base_currency, net_capital=net_capital, borrowings=borrowings, cash=cash,
-                               cap_ratio=cap, single_borrower_ratio=single, rules_version=version)
-    return Checked(entry=entry, replayed=status == "replay", refused=status if status in _NAMED_CHECKS else None,
-                   position=position, exposure=exposure)
+    params = [lender.pk, lender.base_currency, reference, kind, business_date, description[:255], actor_label_of(actor),
+              getattr(merchant, "pk", merchant), amount, funding, Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.BANK_BORROWINGS,
+              list(NET_CAPITAL_CODES), *_rule_defaults()]
+    try:
+        status, entry_id, posted_at = _books_call(lender, _PRINCIPAL_SQL, params, savepoint=True)
+    except DatabaseError as exc:
+        return _refusal(exc, lender)
+    if status == "replay":
+        return Checked(entry=None, replayed=True)
+    return Checked(entry=_entry_of(entry_id, posted_at, lender=lender, reference=reference, kind=kind,
+                                   business_date=business_date, description=description, created_by=params[6]),
+                   replayed=False)
 
 
-def _post_one_statement(*, lender, reference, kind, lines, business_date, description, actor, reverses, merchant, amount,
-                        checks, replays, position_lock):
-    """Call ledger_post_checked (validated base-currency lines); raise its generic refusals as post_locked does.
+_PRINCIPAL_SQL = ("SELECT * FROM ledger_principal_post(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::numeric, %s, %s, %s, %s,"
+                  " %s::text[], %s::numeric, %s::numeric)")
+_REFUSED = "ledger refused: "
 
-    Returns (status, the posted entry or None, the decision state it read). A missing position or balance row
-    ('no_books') is set up once and the call repeated, as post_locked creates a missing balance row.
+
+def _refusal(exc: DatabaseError, lender) -> Checked:
+    """The database's refusal as a Checked; any other error goes on up."""
+    diag = getattr(exc.__cause__, "diag", None)
+    message = (diag.message_primary or "") if diag else ""
+    if not message.startswith(_REFUSED):
+        raise exc
+    state = json.loads(diag.message_detail)
+    if message == _REFUSED + "balance":
+        raise LedgerError("Loans receivable would go below zero.", code="NEGATIVE_BALANCE") from exc
+    position = CapitalPosition(
+        currency=lender.base_currency, net_capital=Decimal(state["net_capital"]), borrowings=Decimal(state["borrowings"]),
+        cash=Decimal(state["cash"]), cap_ratio=Decimal(state["cap_ratio"]), single_borrower_ratio=Decimal(state["single_ratio"]),
+        rules_version=state["rules_version"])
+    exposure = Decimal(state["exposure"]) if state["exposure"] is not None else None
+    return Checked(entry=None, replayed=False, refused=message.removeprefix(_REFUSED), position=position, exposure=exposure)
+
+
+def _books_call(lender, sql: str, params: list, *, savepoint: bool = False) -> tuple:
+    """Run a posting function; on 'no_books' (first use: no position row, chart or balance row yet) set the books up
+    and run it once more. Returns its row. With `savepoint`, inside a transaction each call runs in a savepoint of its
+    own (the function raises its refusals), and the set-up stays when a call is refused."""
+    for first_try in (True, False):
+        in_savepoint = transaction.atomic() if savepoint and connection.in_atomic_block else contextlib.nullcontext()
+        with in_savepoint, prepared_cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row[0] != "no_books" or not first_try:
+            break
+        from .services import ledger_setup_ensure
+
+        ledger_setup_ensure(lender=lender)
+    if row[0] == "no_books":
+        raise LedgerError("Balance rows are missing for this entry.", code="BALANCE_ROW_MISSING")
+    return row
+
+
+def _entry_of(entry_id: int, posted_at, *, lender, reference, kind, business_date, description, created_by,
+              reverses=None) -> JournalEntry:
+    """The JournalEntry a posting function wrote, without reading it back."""
+    entry = JournalEntry(id=entry_id, lender=lender, reference=reference, kind=kind, business_date=business_date,
+                         description=description[:255], reverses=reverses, posted_at=posted_at, created_by=created_by)
+    entry._state.adding = False
+    entry._state.db = "default"
+    return entry
+
+
+def _post_one_statement(*, lender, reference, kind, lines, business_date, description, actor, reverses):
+    """Post validated base-currency lines with ledger_post_checked, the position not locked (its caller holds it, or
+    deliberately does not: migration 0006); raise its refusals as post_locked does. Returns (status, entry or None).
     """
     created_by = actor_label_of(actor)
     params = [
         lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
         reverses.pk if reverses else None, [line.account for line in lines], [line.debit for line in lines],
-        [line.credit for line in lines], [line.merchant_id for line in lines], merchant, amount, list(checks), replays,
-        Acct.CASH, Acct.BANK_BORROWINGS, Acct.LOANS_PRINCIPAL, list(NET_CAPITAL_CODES), *_rule_defaults(), position_lock,
+        [line.credit for line in lines], [line.merchant_id for line in lines], None, None, [], False,
+        Acct.CASH, Acct.BANK_BORROWINGS, Acct.LOANS_PRINCIPAL, list(NET_CAPITAL_CODES), *_rule_defaults(), "none",
     ]
-    for first_try in (True, False):
-        with connection.cursor() as cursor:
-            cursor.execute(_CHECKED_SQL, params)
-            status, entry_id, posted_at, *row, detail = cursor.fetchone()
-        if status != "no_books" or not first_try:
-            break
-        from .services import ledger_setup_ensure  # first use: no position row, chart or balance row yet
-
-        ledger_setup_ensure(lender=lender)
-    if status == "no_books":
-        raise LedgerError("Balance rows are missing for this entry.", code="BALANCE_ROW_MISSING")
+    status, entry_id, posted_at, *_, detail = _books_call(lender, _CHECKED_SQL, params)
     if status == "unknown_account":
         raise ValidationFailed(f"Unknown account(s) for this lender: {detail}.", code="UNKNOWN_ACCOUNT")
     if status == "exposure":
@@ -292,13 +336,10 @@ def _post_one_statement(*, lender, reference, kind, lines, business_date, descri
         name, after = detail.rsplit("|", 1)
         raise LedgerError(f"{name} would go below zero ({Decimal(after):,.2f} {lender.base_currency}).",
                           code="NEGATIVE_BALANCE")
-    entry = None
-    if status == "posted":
-        entry = JournalEntry(id=entry_id, lender=lender, reference=reference, kind=kind, business_date=business_date,
-                             description=description[:255], reverses=reverses, posted_at=posted_at, created_by=created_by)
-        entry._state.adding = False
-        entry._state.db = "default"
-    return status, entry, row
+    if status != "posted":
+        return status, None
+    return status, _entry_of(entry_id, posted_at, lender=lender, reference=reference, kind=kind,
+                             business_date=business_date, description=description, created_by=created_by, reverses=reverses)
 
 
 def _rule_defaults() -> list[Decimal]:
@@ -306,7 +347,6 @@ def _rule_defaults() -> list[Decimal]:
     return [RuleSet._meta.get_field(name).default for name in ("borrowing_cap_ratio", "single_borrower_ratio")]
 
 
-_NAMED_CHECKS = {CHECK_CASH, CHECK_SINGLE_BORROWER, CHECK_OUTSTANDING}
 _CHECKED_SQL = ("SELECT * FROM ledger_post_checked(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::text[], %s::numeric[],"
                 " %s::numeric[], %s::bigint[], %s::bigint, %s::numeric, %s::text[], %s, %s, %s, %s, %s::text[], %s::numeric,"
                 " %s::numeric, %s)")

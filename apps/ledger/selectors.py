@@ -99,7 +99,7 @@ def counts_in_net_capital(code: str) -> bool:
     return code in CAPITAL_ACCOUNTS or account_type_of(code) in (AccountType.INCOME, AccountType.EXPENSE)
 
 
-# The chart's codes that make up net capital: what the database's check-and-post sums (posting.post_checked).
+# The chart's codes that make up net capital: what the database's check-and-post functions sum (posting.principal_post).
 NET_CAPITAL_CODES = tuple(code for code in Acct.values if counts_in_net_capital(code))
 
 

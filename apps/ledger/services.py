@@ -44,7 +44,7 @@ from .models import (
     NormalSide,
     RuleSet,
 )
-from .posting import CHECK_CASH, CHECK_OUTSTANDING, CHECK_SINGLE_BORROWER, amount_check, cr, dr, post_checked, post_locked
+from .posting import CHECK_CASH, CHECK_OUTSTANDING, CHECK_SINGLE_BORROWER, amount_check, cr, dr, post_locked, principal_post
 from .selectors import (
     CapitalPosition,
     PostingState,
@@ -355,15 +355,13 @@ def loan_funding_post(*, lender, merchant, amount: Decimal, reference: str, acto
     """Fund a loan from the lender's own cash: Dr loans receivable — principal (tagged with the merchant) / Cr cash.
 
     Refused when cash is short or the merchant's exposure would pass single-borrower ratio × net capital.
-    One database statement locks the position, checks both limits and posts (posting.post_checked): it is the
+    One database statement locks the position, checks both limits and posts (posting.principal_post): it is the
     whole transaction when called on its own, a savepoint of the caller's transaction otherwise.
     """
     amount = amount_check(amount)
     _merchant_check(lender, merchant)
-    done = post_checked(lender=lender, reference=reference, kind=EntryKind.LOAN_FUNDING, amount=amount, merchant=merchant,
-                        checks=(CHECK_CASH, CHECK_SINGLE_BORROWER), business_date=business_date, actor=actor,
-                        description=f"Loan funding to {merchant}",
-                        lines=[dr(Acct.LOANS_PRINCIPAL, amount, merchant=merchant), cr(Acct.CASH, amount)])
+    done = principal_post(lender=lender, merchant=merchant, amount=amount, reference=reference, kind=EntryKind.LOAN_FUNDING,
+                          funding=True, business_date=business_date, actor=actor, description=f"Loan funding to {merchant}")
     if done.replayed:
         return _same_event(lender=lender, reference=reference, kind=EntryKind.LOAN_FUNDING, amount=amount)
     if done.refused == CHECK_CASH:
@@ -392,10 +390,9 @@ def loan_repayment_post(*, lender, merchant, amount: Decimal, reference: str, ac
     """Principal comes back: Dr cash / Cr loans receivable — principal (one statement, as loan_funding_post)."""
     amount = amount_check(amount)
     _merchant_check(lender, merchant)
-    done = post_checked(lender=lender, reference=reference, kind=EntryKind.LOAN_REPAYMENT, amount=amount, merchant=merchant,
-                        checks=(CHECK_OUTSTANDING,), business_date=business_date, actor=actor,
-                        description=f"Principal repaid by {merchant}",
-                        lines=[dr(Acct.CASH, amount), cr(Acct.LOANS_PRINCIPAL, amount, merchant=merchant)])
+    done = principal_post(lender=lender, merchant=merchant, amount=amount, reference=reference,
+                          kind=EntryKind.LOAN_REPAYMENT, funding=False, business_date=business_date, actor=actor,
+                          description=f"Principal repaid by {merchant}")
     if done.replayed:
         return _same_event(lender=lender, reference=reference, kind=EntryKind.LOAN_REPAYMENT, amount=amount)
     if done.refused == CHECK_OUTSTANDING:

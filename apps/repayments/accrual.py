@@ -10,9 +10,9 @@ running a date twice (or an earlier date after a later one) posts nothing.
 import datetime
 from decimal import Decimal
 
-import psycopg
 from django.db import connection, transaction
 
+from apps.core.db import prepared_cursor
 from apps.core.money import quantize
 from apps.ledger.errors import DuplicateReference
 from apps.ledger.locks import lender_position_lock
@@ -153,10 +153,8 @@ def _fetchall(sql: str, params: dict, *, prepared: bool) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    connection.ensure_connection()
-    # Django's cursors bind client-side, which cannot prepare; this one binds on the server (psycopg 3).
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 

@@ -1,4 +1,5 @@
-"""Loan funding holds the lender position in KEY SHARE mode: fundings pass one another; exclusive holders queue."""
+"""Loan funding holds the lender position in KEY SHARE mode: fundings pass one another; exclusive holders queue;
+first fundings of one merchant queue on its exposure row."""
 
 from decimal import Decimal
 
@@ -41,11 +42,15 @@ def test_a_funding_passes_another_in_flight_but_a_drawdown_waits_for_it(funded, 
     assert JournalEntry.objects.filter(lender=funded, reference__in=["first", "second", "draw"]).count() == 3
 
 
-def test_a_first_funding_of_a_merchant_takes_the_position_exclusively(funded):
-    newcomer = MerchantFactory(lender=funded)  # no exposure row yet: nothing to lock, so it must exclude the others
-    with held(SHARED, [funded.pk]):
+def test_first_fundings_of_a_merchant_queue_on_its_exposure_row_not_on_the_position(funded):
+    with held(SHARED, [funded.pk]):  # a newcomer's first funding passes the others in flight too
+        funding = Attempt(fund(funded, MerchantFactory(lender=funded), "newcomer"))
+        assert funding.finished_within(10)
+    funding.join()
+    newcomer = MerchantFactory(lender=funded)
+    in_flight = "INSERT INTO ledger_merchantexposure (lender_id, merchant_id, principal) VALUES (%s, %s, 100)"
+    with held(in_flight, [funded.pk, newcomer.pk]):  # another first funding of the same merchant, not yet committed
         funding = Attempt(fund(funded, newcomer, "first"))
-        assert not funding.finished_within(1)
+        assert not funding.finished_within(1)  # it waits, then checks the limit against what that one left
     funding.join()
     assert JournalEntry.objects.filter(lender=funded, reference="first").exists()
-
