@@ -90,19 +90,24 @@ class EntryKind(models.TextChoices):
 
 
 class JournalEntry(models.Model):
-    lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="journal_entries")
+    # Indexes are kept to what reads need: every posting pays for each one (lender: by the reference and date indexes).
+    lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="journal_entries", db_index=False)
     reference = models.CharField(max_length=120, help_text="The business event's idempotency key")
     kind = models.CharField(max_length=32, choices=EntryKind.choices, default=EntryKind.MANUAL)
     business_date = models.DateField()
     description = models.CharField(max_length=255, blank=True)
     reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
-    facility = models.ForeignKey("BorrowingFacility", null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    facility = models.ForeignKey("BorrowingFacility", null=True, blank=True, on_delete=models.PROTECT, related_name="entries",
+                                 db_index=False)  # indexed where set (Meta)
     posted_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lender", "reference"], name="ledger_entry_unique_reference")]
-        indexes = [models.Index(fields=["lender", "business_date", "id"])]
+        indexes = [
+            models.Index(fields=["lender", "business_date", "id"]),
+            models.Index(fields=["facility"], condition=Q(facility__isnull=False), name="ledger_entry_facility"),
+        ]
         ordering = ["-business_date", "-id"]
         verbose_name_plural = "journal entries"
 
@@ -112,12 +117,13 @@ class JournalEntry(models.Model):
 
 class JournalLine(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines", db_index=False)  # (account, entry)
     debit = models.DecimalField(default=Decimal("0"), **money_field_kwargs())
     credit = models.DecimalField(default=Decimal("0"), **money_field_kwargs())
     currency = models.CharField(max_length=3)
     # Which borrower a receivable line belongs to: the single-borrower exposure sub-ledger.
-    merchant = models.ForeignKey("merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    merchant = models.ForeignKey("merchants.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 db_index=False)  # indexed where set (Meta)
 
     class Meta:
         constraints = [
@@ -126,7 +132,10 @@ class JournalLine(models.Model):
                 condition=(Q(debit__gt=0) & Q(credit=0)) | (Q(credit__gt=0) & Q(debit=0)),
             ),
         ]
-        indexes = [models.Index(fields=["account", "entry"])]
+        indexes = [
+            models.Index(fields=["account", "entry"]),
+            models.Index(fields=["merchant"], condition=Q(merchant__isnull=False), name="ledger_line_merchant"),
+        ]
         ordering = ["id"]
 
     def __str__(self):
@@ -137,7 +146,7 @@ class JournalLine(models.Model):
 class AccountBalance(models.Model):
     """Net debit (debits − credits) of one account in one currency, kept in step by journal_post."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances", db_index=False)  # the unique one
     currency = models.CharField(max_length=3)
     balance = models.DecimalField(default=Decimal("0"), **money_field_kwargs())
     # Copied from the account so that a CHECK can guard the wrong-side rule in the database.
@@ -172,8 +181,10 @@ class MerchantExposure(models.Model):
     principal = models.DecimalField(default=Decimal("0"), **money_field_kwargs())
 
     class Meta:
+        # No index on principal: every funding and repayment updates it, and an indexed column would make each update
+        # write new index entries instead of a heap-only (HOT) tuple. The largest exposures are a top-N sort of one
+        # lender's rows.
         constraints = [models.CheckConstraint(name="ledger_exposure_non_negative", condition=Q(principal__gte=0))]
-        indexes = [models.Index(fields=["lender", "-principal"])]
 
     def __str__(self):
         return f"merchant {self.merchant_id}: {self.principal}"

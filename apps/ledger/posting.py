@@ -251,9 +251,9 @@ def principal_post(
     """
     _reference_check(reference)
     business_date = business_date or business_date_today()
-    params = [lender.pk, lender.base_currency, reference, kind, business_date, description[:255], actor_label_of(actor),
-              getattr(merchant, "pk", merchant), amount, funding, Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.BANK_BORROWINGS,
-              list(NET_CAPITAL_CODES), *_rule_defaults()]
+    created_by = actor_label_of(actor)
+    params = [lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
+              getattr(merchant, "pk", merchant), amount, funding]
     try:
         status, entry_id, posted_at = _books_call(lender, _PRINCIPAL_SQL, params, savepoint=True)
     except DatabaseError as exc:
@@ -261,12 +261,28 @@ def principal_post(
     if status == "replay":
         return Checked(entry=None, replayed=True)
     return Checked(entry=_entry_of(entry_id, posted_at, lender=lender, reference=reference, kind=kind,
-                                   business_date=business_date, description=description, created_by=params[6]),
+                                   business_date=business_date, description=description, created_by=created_by),
                    replayed=False)
 
 
-_PRINCIPAL_SQL = ("SELECT * FROM ledger_principal_post(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::numeric, %s, %s, %s, %s,"
-                  " %s::text[], %s::numeric, %s::numeric)")
+def _rule_defaults() -> list[Decimal]:
+    """The DESIGN.md ratios that hold while a lender never recorded a rule set (as rules_in_force_get)."""
+    return [RuleSet._meta.get_field(name).default for name in ("borrowing_cap_ratio", "single_borrower_ratio")]
+
+
+def _constants_sql() -> str:
+    """The chart codes and default ratios, written into the prepared statement once instead of sent with every call
+    (they are ours: account codes are digits, the ratios decimals)."""
+    codes = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.BANK_BORROWINGS, *NET_CAPITAL_CODES)
+    if not all(code.isdigit() for code in codes):
+        raise ValueError(f"account codes must be digits to be written into SQL: {codes}")
+    cash, principal, borrowings, *capital = (f"'{code}'" for code in codes)
+    cap, single = (f"{Decimal(ratio)}::numeric" for ratio in _rule_defaults())
+    return f"{cash}, {principal}, {borrowings}, ARRAY[{', '.join(capital)}]::text[], {cap}, {single}"
+
+
+_PRINCIPAL_SQL = ("SELECT * FROM ledger_principal_post(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::numeric, %s, "
+                  + _constants_sql() + ")")
 _REFUSED = "ledger refused: "
 
 
@@ -340,11 +356,6 @@ def _post_one_statement(*, lender, reference, kind, lines, business_date, descri
         return status, None
     return status, _entry_of(entry_id, posted_at, lender=lender, reference=reference, kind=kind,
                              business_date=business_date, description=description, created_by=created_by, reverses=reverses)
-
-
-def _rule_defaults() -> list[Decimal]:
-    """The DESIGN.md ratios that hold while a lender never recorded a rule set (as rules_in_force_get)."""
-    return [RuleSet._meta.get_field(name).default for name in ("borrowing_cap_ratio", "single_borrower_ratio")]
 
 
 _CHECKED_SQL = ("SELECT * FROM ledger_post_checked(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::text[], %s::numeric[],"

@@ -48,6 +48,7 @@ DECLARE
     v_borrowings numeric;
     v_cap numeric;
     v_version bigint;
+    v_alone boolean := pg_current_xact_id_if_assigned() IS NULL;  -- nothing written before this call
     r record;
 BEGIN
     PERFORM 1 FROM ledger_lenderposition WHERE lender_id = p_lender FOR KEY SHARE;
@@ -68,8 +69,10 @@ BEGIN
 
     -- Read after the position lock: nothing that lowers net capital can be in flight.
     SELECT max(a.id) FILTER (WHERE a.code = p_cash_code), max(a.id) FILTER (WHERE a.code = p_principal_code),
-           -coalesce(sum(b.balance) FILTER (WHERE a.code = ANY (p_capital_codes)), 0)
-      INTO v_cash_acc, v_principal_acc, v_nc
+           -coalesce(sum(b.balance) FILTER (WHERE a.code = ANY (p_capital_codes)), 0),
+           (SELECT s.single_borrower_ratio FROM ledger_ruleset s WHERE s.lender_id = p_lender AND s.effective_from <= p_date
+             ORDER BY s.effective_from DESC, s.version DESC LIMIT 1)
+      INTO v_cash_acc, v_principal_acc, v_nc, v_single
       FROM ledger_account a
       LEFT JOIN ledger_accountbalance b ON b.account_id = a.id AND b.currency = p_currency
      WHERE a.lender_id = p_lender;
@@ -78,9 +81,6 @@ BEGIN
     END IF;
 
     IF p_funding THEN
-        SELECT s.single_borrower_ratio INTO v_single
-          FROM ledger_ruleset s WHERE s.lender_id = p_lender AND s.effective_from <= p_date
-         ORDER BY s.effective_from DESC, s.version DESC LIMIT 1;
         INSERT INTO ledger_merchantexposure AS x (lender_id, merchant_id, principal) VALUES (p_lender, p_merchant, p_amount)
         ON CONFLICT (merchant_id) DO UPDATE SET principal = x.principal + EXCLUDED.principal
         RETURNING x.principal INTO v_exposure;
@@ -102,6 +102,12 @@ BEGIN
         INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)
         SELECT v_entry, l.acc, l.d, l.c, p_currency, CASE WHEN l.acc = v_principal_acc THEN p_merchant END
           FROM unnest(v_accounts, ARRAY[p_amount, 0], ARRAY[0, p_amount]) AS l(acc, d, c);
+        IF v_alone THEN
+            -- The statement is the whole transaction: run its deferred checks (foreign keys, the balanced-entry
+            -- triggers) now, before the hot balance rows are locked, rather than at commit while holding them.
+            SET CONSTRAINTS ALL IMMEDIATE;
+            SET CONSTRAINTS ALL DEFERRED;
+        END IF;
         FOR r IN SELECT k.acc, k.delta FROM unnest(v_accounts, ARRAY[p_amount, -p_amount]) AS k(acc, delta)
                   ORDER BY k.acc LOOP
             UPDATE ledger_accountbalance b SET balance = b.balance + r.delta
