@@ -6,10 +6,12 @@ from django.db import connection
 
 class _PreparingCursor(psycopg.Cursor):
     """Binds parameters on the server and prepares every statement it runs (psycopg 3), so that a hot-path statement
-    is parsed and planned once per connection. Django's own cursors bind client-side, which cannot prepare."""
+    is parsed and planned once per connection; values travel in binary, which neither side has to parse or format.
+    Django's own cursors bind client-side, which cannot prepare."""
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+        return super().execute(query, params, prepare=True if prepare is None else prepare,
+                               binary=True if binary is None else binary)
 
 
 def prepared_cursor():

@@ -31,29 +31,29 @@ CREATE FUNCTION ledger_principal_post(
     p_lender bigint, p_currency text, p_reference text, p_kind text, p_date date, p_description text, p_by text,
     p_merchant bigint, p_amount numeric, p_funding boolean,
     p_cash_code text, p_principal_code text, p_borrowings_code text, p_capital_codes text[],
-    p_default_cap numeric, p_default_single numeric)
-RETURNS TABLE (status text, entry_id bigint, posted_at timestamptz)
+    p_default_cap numeric, p_default_single numeric,
+    OUT status text, OUT entry_id bigint, OUT posted_at timestamptz)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_entry bigint;
-    v_posted timestamptz;
     v_cash_acc bigint;
     v_principal_acc bigint;
     v_nc numeric;
     v_single numeric;
     v_exposure numeric;
     v_accounts bigint[];
+    v_deltas numeric[] := ARRAY[p_amount, -p_amount];  -- of the two lines: the debit, the credit
+    v_principal_delta numeric := CASE WHEN p_funding THEN p_amount ELSE -p_amount END;
     v_refusal text;
     v_cash numeric;
     v_borrowings numeric;
     v_cap numeric;
     v_version bigint;
     v_alone boolean := pg_current_xact_id_if_assigned() IS NULL;  -- nothing written before this call
-    r record;
+    i integer;
 BEGIN
     PERFORM 1 FROM ledger_lenderposition WHERE lender_id = p_lender FOR KEY SHARE;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'no_books'::text, NULL::bigint, NULL::timestamptz;
+        status := 'no_books';
         RETURN;
     END IF;
 
@@ -61,9 +61,9 @@ BEGIN
                                           facility_id, posted_at, created_by)
     VALUES (p_lender, p_reference, p_kind, p_date, p_description, NULL, NULL, now(), p_by)
     ON CONFLICT ON CONSTRAINT ledger_entry_unique_reference DO NOTHING
-    RETURNING e.id, e.posted_at INTO v_entry, v_posted;
-    IF v_entry IS NULL THEN
-        RETURN QUERY SELECT 'replay'::text, NULL::bigint, NULL::timestamptz;
+    RETURNING e.id, e.posted_at INTO entry_id, posted_at;
+    IF entry_id IS NULL THEN
+        status := 'replay';
         RETURN;
     END IF;
 
@@ -80,27 +80,25 @@ BEGIN
         RAISE EXCEPTION 'ledger_principal_post: lender % has no % or % account', p_lender, p_cash_code, p_principal_code;
     END IF;
 
-    IF p_funding THEN
+    -- Dr principal (the merchant's) / Cr cash for a funding; Dr cash / Cr principal for a repayment.
+    v_accounts := CASE WHEN p_funding THEN ARRAY[v_principal_acc, v_cash_acc] ELSE ARRAY[v_cash_acc, v_principal_acc] END;
+    UPDATE ledger_merchantexposure x SET principal = x.principal + v_principal_delta
+     WHERE x.merchant_id = p_merchant AND x.principal + v_principal_delta >= 0
+    RETURNING x.principal INTO v_exposure;
+    IF NOT FOUND AND p_funding THEN  -- the merchant's first funding (two of them queue on the unique index)
         INSERT INTO ledger_merchantexposure AS x (lender_id, merchant_id, principal) VALUES (p_lender, p_merchant, p_amount)
         ON CONFLICT (merchant_id) DO UPDATE SET principal = x.principal + EXCLUDED.principal
         RETURNING x.principal INTO v_exposure;
-        IF v_exposure > round(greatest(v_nc, 0) * coalesce(v_single, p_default_single), 2) THEN
-            v_refusal := 'single_borrower';
-        END IF;
-        v_accounts := ARRAY[v_principal_acc, v_cash_acc];  -- Dr principal (the merchant's) / Cr cash
-    ELSE
-        UPDATE ledger_merchantexposure x SET principal = x.principal - p_amount
-         WHERE x.merchant_id = p_merchant AND x.principal >= p_amount
-        RETURNING x.principal INTO v_exposure;
-        IF NOT FOUND THEN
-            v_refusal := 'outstanding';
-        END IF;
-        v_accounts := ARRAY[v_cash_acc, v_principal_acc];  -- Dr cash / Cr principal (the merchant's)
+    ELSIF NOT FOUND THEN
+        v_refusal := 'outstanding';
+    END IF;
+    IF p_funding AND v_exposure > round(greatest(v_nc, 0) * coalesce(v_single, p_default_single), 2) THEN
+        v_refusal := 'single_borrower';
     END IF;
 
     IF v_refusal IS NULL THEN
         INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)
-        SELECT v_entry, l.acc, l.d, l.c, p_currency, CASE WHEN l.acc = v_principal_acc THEN p_merchant END
+        SELECT entry_id, l.acc, l.d, l.c, p_currency, CASE WHEN l.acc = v_principal_acc THEN p_merchant END
           FROM unnest(v_accounts, ARRAY[p_amount, 0], ARRAY[0, p_amount]) AS l(acc, d, c);
         IF v_alone THEN
             -- The statement is the whole transaction: run its deferred checks (foreign keys, the balanced-entry
@@ -108,13 +106,12 @@ BEGIN
             SET CONSTRAINTS ALL IMMEDIATE;
             SET CONSTRAINTS ALL DEFERRED;
         END IF;
-        FOR r IN SELECT k.acc, k.delta FROM unnest(v_accounts, ARRAY[p_amount, -p_amount]) AS k(acc, delta)
-                  ORDER BY k.acc LOOP
-            UPDATE ledger_accountbalance b SET balance = b.balance + r.delta
-             WHERE b.account_id = r.acc AND b.currency = p_currency
-               AND (NOT b.non_negative OR (b.balance + r.delta) * b.sign >= 0);
+        FOREACH i IN ARRAY CASE WHEN v_accounts[1] < v_accounts[2] THEN ARRAY[1, 2] ELSE ARRAY[2, 1] END LOOP
+            UPDATE ledger_accountbalance b SET balance = b.balance + v_deltas[i]
+             WHERE b.account_id = v_accounts[i] AND b.currency = p_currency
+               AND (NOT b.non_negative OR (b.balance + v_deltas[i]) * b.sign >= 0);
             IF NOT FOUND THEN
-                v_refusal := CASE WHEN r.acc = v_cash_acc THEN 'cash' ELSE 'balance' END;
+                v_refusal := CASE WHEN v_accounts[i] = v_cash_acc THEN 'cash' ELSE 'balance' END;
                 EXIT;
             END IF;
         END LOOP;
@@ -144,7 +141,7 @@ BEGIN
             'single_ratio', coalesce(v_single, p_default_single)::text, 'rules_version', coalesce(v_version, 0))::text;
     END IF;
 
-    RETURN QUERY SELECT 'posted'::text, v_entry, v_posted;
+    status := 'posted';
 END $$;
 ALTER FUNCTION ledger_principal_post(bigint, text, text, text, date, text, text, bigint, numeric, boolean, text, text, text,
                                      text[], numeric, numeric) SET plan_cache_mode = force_generic_plan;

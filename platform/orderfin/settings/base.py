@@ -89,6 +89,9 @@ DATABASES = {
     )
 }
 DATABASES["default"].setdefault("TEST", {})
+# psycopg prepares statements only on cursors that bind on the server: apps.core.db.prepared_cursor, for the hot
+# paths. Django's own cursors bind client-side and never prepare. Without a threshold psycopg prepares nothing.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if os.environ.get("TEST_DB_NAME"):
     DATABASES["default"]["TEST"]["NAME"] = os.environ["TEST_DB_NAME"]
 
