@@ -141,3 +141,27 @@ def test_reversal_mirrors_the_entry_once(books, treasurer):
     with pytest.raises(Conflict, match="already reversed"):
         journal_reverse(entry=entry, reference="oops-rev-2", actor=treasurer, reason="again")
     assert JournalEntry.objects.count() == 2
+
+
+def test_database_refuses_an_entry_unbalanced_in_one_of_its_currencies(books):
+    cash = Account.objects.get(lender=books, code=Acct.CASH)
+    capital = Account.objects.get(lender=books, code=Acct.PAID_IN_CAPITAL)
+    with pytest.raises(DatabaseError, match="unbalanced in USD"), transaction.atomic():
+        entry = JournalEntry.objects.create(lender=books, reference="fx", business_date=datetime.date.today(), created_by="x")
+        JournalLine.objects.bulk_create([
+            JournalLine(entry=entry, account=cash, debit=D("5.00"), currency="CNY"),
+            JournalLine(entry=entry, account=capital, credit=D("5.00"), currency="CNY"),
+            JournalLine(entry=entry, account=cash, debit=D("3.00"), currency="USD"),
+        ])
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_database_refuses_a_line_added_to_a_posted_entry(books):
+    entry = journal_post(lender=books, reference=ref(), actor=None,
+                         lines=[dr(Acct.CASH, D("2.00")), cr(Acct.PAID_IN_CAPITAL, D("2.00"))])
+    cash = Account.objects.get(lender=books, code=Acct.CASH)
+    with pytest.raises(DatabaseError, match="unbalanced in CNY"), transaction.atomic():
+        JournalLine.objects.create(entry=entry, account=cash, debit=D("1.00"), currency="CNY")
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
