@@ -17,7 +17,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.audit import actor_label_of, audit_record
 from apps.core.calendar import business_date_today
-from apps.core.db import prepared_cursor
+from apps.core.db import prepared_fetchall
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import MAX_AMOUNT, quantize
 
@@ -309,9 +309,8 @@ def _books_call(lender, sql: str, params: list, *, savepoint: bool = False) -> t
     own (the function raises its refusals), and the set-up stays when a call is refused."""
     for first_try in (True, False):
         in_savepoint = transaction.atomic() if savepoint and connection.in_atomic_block else contextlib.nullcontext()
-        with in_savepoint, prepared_cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+        with in_savepoint:
+            row = prepared_fetchall(sql, params)[0]
         if row[0] != "no_books" or not first_try:
             break
         from .services import ledger_setup_ensure

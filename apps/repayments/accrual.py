@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from apps.core.db import prepared_cursor
+from apps.core.db import prepared_fetchall
 from apps.core.money import quantize
 from apps.ledger.errors import DuplicateReference
 from apps.ledger.locks import lender_position_lock
@@ -153,9 +153,7 @@ def _fetchall(sql: str, params: dict, *, prepared: bool) -> list[tuple]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return prepared_fetchall(sql, params)
 
 
 def accrual_lines(*, interest: Decimal = ZERO, fee: Decimal = ZERO, penalty: Decimal = ZERO) -> list:
