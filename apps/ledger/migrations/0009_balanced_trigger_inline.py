@@ -6,6 +6,8 @@ times a two-line entry's triggers fire at commit. Same checks, same errors, same
 constraint triggers (migration 0002); only the indirection goes.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 FORWARD = """
@@ -45,37 +47,18 @@ END $$;
 DROP FUNCTION ledger_entry_assert_balanced(bigint);
 """
 
-BACKWARD = """
-CREATE FUNCTION ledger_entry_assert_balanced(entry bigint) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    total record;
-    found_lines boolean := false;
-BEGIN
-    FOR total IN SELECT currency, sum(debit) AS d, sum(credit) AS c
-                   FROM ledger_journalline WHERE entry_id = entry GROUP BY currency LOOP
-        found_lines := true;
-        IF total.d <> total.c THEN
-            RAISE EXCEPTION 'journal entry % is unbalanced in %: debits % credits %', entry, total.currency, total.d, total.c
-                USING ERRCODE = 'check_violation';
-        END IF;
-    END LOOP;
-    IF NOT found_lines THEN
-        RAISE EXCEPTION 'journal entry % has no lines', entry USING ERRCODE = 'check_violation';
-    END IF;
-END $$;
+def _function(sql: str, name: str) -> str:
+    """One CREATE [OR REPLACE] FUNCTION … END $$; statement out of an earlier migration's SQL."""
+    head = sql.index(f"FUNCTION {name}(")
+    start = sql.rindex("CREATE", 0, head)
+    return "CREATE OR REPLACE " + sql[sql.index("FUNCTION", start):sql.index("END $$;", head) + len("END $$;")] + "\n"
 
-CREATE OR REPLACE FUNCTION ledger_journalline_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM ledger_entry_assert_balanced(NEW.entry_id);
-    RETURN NULL;
-END $$;
 
-CREATE OR REPLACE FUNCTION ledger_journalentry_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM ledger_entry_assert_balanced(NEW.id);
-    RETURN NULL;
-END $$;
-"""
+_INTEGRITY = import_module("apps.ledger.migrations.0002_journal_integrity").BALANCED
+_FAST_PATH = import_module("apps.ledger.migrations.0003_posting_fast_path").FORWARD
+# Back to the triggers of 0002 calling the checking function as 0003 left it.
+BACKWARD = (_function(_FAST_PATH, "ledger_entry_assert_balanced") + _function(_INTEGRITY, "ledger_journalline_check_balanced")
+            + _function(_INTEGRITY, "ledger_journalentry_check_balanced"))
 
 
 class Migration(migrations.Migration):
