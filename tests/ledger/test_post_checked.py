@@ -6,7 +6,7 @@ from django.db import connection, transaction
 
 from apps.core.calendar import business_date_today
 from apps.ledger.errors import ExceedsOutstanding, InsufficientCash, SingleBorrowerLimitExceeded
-from apps.ledger.models import JournalEntry, LenderPosition
+from apps.ledger.models import Account, Acct, JournalEntry, JournalLine, LenderPosition
 from apps.ledger.selectors import capital_position_get, merchant_exposure_get, net_capital_get
 from apps.ledger.services import (
     donation_record,
@@ -73,3 +73,26 @@ def test_on_its_own_a_funding_is_one_statement(capitalised, treasurer, merchant,
     assert not connection.in_atomic_block
     with django_assert_num_queries(1):  # no BEGIN/COMMIT round trips around it: the statement is the transaction
         loan_funding_post(lender=capitalised, merchant=merchant, amount=D("1.00"), reference="one", actor=treasurer)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_funding_statement_is_prepared_on_the_server_once(capitalised, treasurer, merchant):
+    for n in range(3):
+        loan_funding_post(lender=capitalised, merchant=merchant, amount=D("1.00"), reference=f"prep-{n}", actor=treasurer)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%ledger_principal_post%"])
+        assert cursor.fetchone()[0] == 1
+
+
+def test_inside_a_callers_transaction_its_deferred_checks_stay_deferred(capitalised, treasurer, merchant):
+    """Alone, the statement runs its deferred checks early; inside a transaction that wrote before, it must not fire
+    the caller's: here an entry whose lines are still to come."""
+    cash = Account.objects.get(lender=capitalised, code=Acct.CASH)
+    capital = Account.objects.get(lender=capitalised, code=Acct.PAID_IN_CAPITAL)
+    with transaction.atomic():
+        entry = JournalEntry.objects.create(lender=capitalised, reference="in-progress", created_by="x",
+                                            business_date=business_date_today())
+        loan_funding_post(lender=capitalised, merchant=merchant, amount=D("10.00"), reference="inside", actor=treasurer)
+        JournalLine.objects.bulk_create([JournalLine(entry=entry, account=cash, debit=D("1.00"), currency="CNY"),
+                                         JournalLine(entry=entry, account=capital, credit=D("1.00"), currency="CNY")])
+    assert JournalEntry.objects.filter(lender=capitalised, reference__in=["in-progress", "inside"]).count() == 2
