@@ -8,7 +8,8 @@ locked in primary-key order, so no two transactions can wait on each other in a 
 A service that can lower net capital or raise borrowings holds the position lock
 exclusively, so what it reads after it is current. Writers that can only move a limit's
 figures the safe way hold less: loan funding and principal repayment a KEY SHARE lock
-(their checks read the cash and exposure rows they lock), a repayment of a loan with no
+(their checks ride on the exposure and cash rows they update, see posting.principal_post,
+which updates its balance rows last), a repayment of a loan with no
 partner share none, and end of day none (it holds loan rows, which come after the
 position in this order). Row locks after the position are taken by the posting call
 itself (balance rows explicitly in account-id order, see posting.post_locked). The money

@@ -1,4 +1,4 @@
-"""The one-statement check-and-post (posting.post_checked, ledger_post_checked) decides exactly as the Python
+"""The one-statement check-and-post (posting.principal_post, ledger_principal_post) decides exactly as the Python
 definitions would: net capital, the single-borrower limit's rounding, refusals that write nothing, replays."""
 
 import pytest
