@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -24,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections
 
 
-class PgbenchComparison(BaseCommand):
+class PgbenchComparison(BaseCommand, metaclass=ABCMeta):
     rate_key = "per_s"  # the benchmark's own throughput figure, compared with pgbench's TPS
     scratch_suffix = "bench"  # the scratch database is <configured name>_<suffix>
 
@@ -34,9 +35,9 @@ class PgbenchComparison(BaseCommand):
         parser.add_argument("--scale", type=int, default=10, help="pgbench scale factor")
         parser.add_argument("--skip-pgbench", action="store_true")
 
+    @abstractmethod
     def measure(self, *, clients: int, duration: float, **options) -> dict:
         """Run the benchmark's half in the scratch database; its figures, `rate_key` first."""
-        raise NotImplementedError
 
     def handle(self, *args, clients, duration, scale, skip_pgbench, **options):
         if clients < 1 or duration <= 0:

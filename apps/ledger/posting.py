@@ -270,19 +270,20 @@ def _rule_defaults() -> list[Decimal]:
     return [RuleSet._meta.get_field(name).default for name in ("borrowing_cap_ratio", "single_borrower_ratio")]
 
 
-def _constants_sql() -> str:
-    """The chart codes and default ratios, written into the prepared statement once instead of sent with every call
-    (they are ours: account codes are digits, the ratios decimals)."""
-    codes = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.BANK_BORROWINGS, *NET_CAPITAL_CODES)
-    if not all(code.isdigit() for code in codes):
-        raise ValueError(f"account codes must be digits to be written into SQL: {codes}")
-    cash, principal, borrowings, *capital = (f"'{code}'" for code in codes)
+def _constant_literals() -> dict[str, str]:
+    """The chart codes and default ratios the posting functions take, as SQL literals: written into their prepared
+    statements once instead of sent with every call (they are ours: account codes are digits, the ratios decimals)."""
+    codes = {"cash": Acct.CASH, "principal": Acct.LOANS_PRINCIPAL, "borrowings": Acct.BANK_BORROWINGS}
+    if not all(code.isdigit() for code in (*codes.values(), *NET_CAPITAL_CODES)):
+        raise ValueError(f"account codes must be digits to be written into SQL: {codes}, {NET_CAPITAL_CODES}")
     cap, single = (f"{Decimal(ratio)}::numeric" for ratio in _rule_defaults())
-    return f"{cash}, {principal}, {borrowings}, ARRAY[{', '.join(capital)}]::text[], {cap}, {single}"
+    return {**{name: f"'{code}'" for name, code in codes.items()}, "cap": cap, "single": single,
+            "capital": f"ARRAY[{', '.join(repr(str(code)) for code in NET_CAPITAL_CODES)}]::text[]"}
 
 
+_SQL = _constant_literals()
 _PRINCIPAL_SQL = ("SELECT * FROM ledger_principal_post(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::numeric, %s, "
-                  + _constants_sql() + ")")
+                  "{cash}, {principal}, {borrowings}, {capital}, {cap}, {single})").format(**_SQL)
 _REFUSED = "ledger refused: "
 
 
@@ -339,8 +340,7 @@ def _post_one_statement(*, lender, reference, kind, lines, business_date, descri
     params = [
         lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
         reverses.pk if reverses else None, [line.account for line in lines], [line.debit for line in lines],
-        [line.credit for line in lines], [line.merchant_id for line in lines], None, None, [], False,
-        Acct.CASH, Acct.BANK_BORROWINGS, Acct.LOANS_PRINCIPAL, list(NET_CAPITAL_CODES), *_rule_defaults(), "none",
+        [line.credit for line in lines], [line.merchant_id for line in lines],
     ]
     status, entry_id, posted_at, *_, detail = _books_call(lender, _CHECKED_SQL, params)
     if status == "unknown_account":
@@ -357,9 +357,10 @@ def _post_one_statement(*, lender, reference, kind, lines, business_date, descri
                              business_date=business_date, description=description, created_by=created_by, reverses=reverses)
 
 
+# No merchant, amount or named checks, no replay look-up, the position not locked: post_locked's use of it.
 _CHECKED_SQL = ("SELECT * FROM ledger_post_checked(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::text[], %s::numeric[],"
-                " %s::numeric[], %s::bigint[], %s::bigint, %s::numeric, %s::text[], %s, %s, %s, %s, %s::text[], %s::numeric,"
-                " %s::numeric, %s)")
+                " %s::numeric[], %s::bigint[], NULL::bigint, NULL::numeric, '{{}}'::text[], false, {cash}, {borrowings},"
+                " {principal}, {capital}, {cap}, {single}, 'none')").format(**_SQL)
 
 
 @transaction.atomic
