@@ -120,17 +120,15 @@ GROUP BY m.lender_id ORDER BY m.lender_id
 """
 
 
-def interest_accrue_range(*, lo: int, hi: int, through: datetime.date,
-                          prepared: bool = False) -> dict[int, tuple[Decimal, Decimal, int]]:
+def interest_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, Decimal, int]]:
     """Accrue interest and fees of loans lo <= id < hi through a date: {lender id: (interest, fees, installments)}.
 
-    `prepared` (one loan, on a real-time path): the statement is prepared on the server and planned once per
-    connection, not on every call; end of day plans each chunk's statement for its own range.
+    Each chunk's statement is planned for its own range; one loan accrues through repayments_loan_accrue instead.
     """
     params = {"lo": lo, "hi": hi, "d": through}
     totals: dict[int, tuple[Decimal, Decimal, int]] = {}
     for lock in ("", "\n    FOR UPDATE OF i"):  # optimistic, then locking for whatever a concurrent writer touched
-        rows = _fetchall(_INTEREST_SQL.format(candidates=_CANDIDATES, lock=lock), params, prepared=prepared)
+        rows = _fetchall(_INTEREST_SQL.format(candidates=_CANDIDATES, lock=lock), params)
         candidates = next(count for lender_id, _, _, count in rows if lender_id is None)
         for lender_id, interest, fee, count in rows:
             if lender_id is not None:
@@ -141,19 +139,16 @@ def interest_accrue_range(*, lo: int, hi: int, through: datetime.date,
     return totals
 
 
-def penalties_accrue_range(*, lo: int, hi: int, through: datetime.date,
-                           prepared: bool = False) -> dict[int, tuple[Decimal, int]]:
+def penalties_accrue_range(*, lo: int, hi: int, through: datetime.date) -> dict[int, tuple[Decimal, int]]:
     """Accrue penalty interest of loans lo <= id < hi through a date: {lender id: (penalty, loans)}."""
-    rows = _fetchall(_PENALTY_SQL, {"lo": lo, "hi": hi, "d": through}, prepared=prepared)
+    rows = _fetchall(_PENALTY_SQL, {"lo": lo, "hi": hi, "d": through})
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def _fetchall(sql: str, params: dict, *, prepared: bool) -> list[tuple]:
-    if not prepared:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    return prepared_fetchall(sql, params)
+def _fetchall(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def accrual_lines(*, interest: Decimal = ZERO, fee: Decimal = ZERO, penalty: Decimal = ZERO) -> list:
@@ -180,12 +175,21 @@ def loan_accrue(*, loan: Loan, through: datetime.date, actor) -> JournalEntry | 
 
 
 def loan_accrual_lines(*, loan: Loan, through: datetime.date) -> list:
-    """Accrue one loan (locked by the caller) in the sub-ledger; the GL lines that must post with it."""
-    lender_id = loan.merchant.lender_id
-    interest, fee, _ = interest_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through,
-                                             prepared=True).get(lender_id, (ZERO, ZERO, 0))
-    penalty, _ = penalties_accrue_range(lo=loan.pk, hi=loan.pk + 1, through=through, prepared=True).get(lender_id, (ZERO, 0))
+    """Accrue one loan (locked by the caller) in the sub-ledger; the GL lines that must post with it.
+
+    repayments_loan_accrue (migration 0010) is the one-loan form of end of day's statements, shared with the
+    one-statement repayment; planned once per connection.
+    """
+    interest, fee, penalty = prepared_fetchall("SELECT * FROM repayments_loan_accrue(%s, %s)", [loan.pk, through])[0]
     return accrual_lines(interest=interest, fee=fee, penalty=penalty)
+
+
+def accrual_reference(*, loan_id: int, through: datetime.date) -> str:
+    return f"accrual:{loan_id}:{through.isoformat()}"
+
+
+def accrual_description(*, loan_id: int, through: datetime.date) -> str:
+    return f"Accrual for loan #{loan_id} through {through}"
 
 
 def loan_accrual_post(*, loan: Loan, through: datetime.date, lines: list, actor) -> JournalEntry | None:
@@ -193,9 +197,9 @@ def loan_accrual_post(*, loan: Loan, through: datetime.date, lines: list, actor)
     if not lines:
         return None
     lender = loan.merchant.lender
-    reference = f"accrual:{loan.pk}:{through.isoformat()}"
+    reference = accrual_reference(loan_id=loan.pk, through=through)
     kwargs = {"lender": lender, "lines": lines, "kind": EntryKind.ACCRUAL, "business_date": through, "actor": actor,
-              "description": f"Accrual for loan #{loan.pk} through {through}"}
+              "description": accrual_description(loan_id=loan.pk, through=through)}
     try:
         return post_locked(reference=reference, **kwargs)
     except DuplicateReference:  # re-accrual of a date after a reversal took penalty back

@@ -33,6 +33,7 @@ from .models import (
     RepaymentAllocation,
     RepaymentMethod,
 )
+from .one_statement import entry_description, entry_reference, repayment_post_one_statement
 from .prepayments import prepayment_choice_check, prepayment_reschedule, prepayment_revision_record
 from .reopening import (
     loan_reopen,
@@ -75,7 +76,6 @@ def _lender_share(loan: Loan, collected_before: Decimal, collected_now: Decimal)
     return lender_part(loan, collected_before + collected_now) - lender_part(loan, collected_before)
 
 
-@transaction.atomic
 def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                    received_on: datetime.date | None = None,
                    prepayment: str = PrepaymentChoice.REDUCE_INSTALLMENT) -> Repayment:
@@ -85,10 +85,26 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     the same reference with another amount is refused. Overpayment becomes the merchant's credit.
     Beyond what is due, a payment on a monthly schedule prepays principal and reshapes the rest of
     the schedule as `prepayment` says (apps/repayments/prepayments.py).
+
+    The common repayment (received today, the lender's own loan, no reshape, payoff or credit) is made in
+    one statement (apps/repayments/one_statement.py); every other one by the general path below.
     """
     amount = amount_check(amount)
     prepayment_choice_check(prepayment)
-    received_on = received_on or business_date_today()
+    today = business_date_today()
+    received_on = received_on or today
+    if received_on == today and not loan.partner_principal:
+        repayment = repayment_post_one_statement(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
+                                                 received_on=received_on, today=today, prepayment=prepayment)
+        if repayment is not None:
+            return repayment
+    return _repayment_post_general(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
+                                   received_on=received_on, prepayment=prepayment)
+
+
+@transaction.atomic
+def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, reference: str, actor, received_on: datetime.date,
+                            prepayment: str) -> Repayment:
     # Written for few round trips: the locks in order with the loan and the reference look-up (one), the accrual (two),
     # the installments with the margin-call flag (one), the installments' update, the entries (one each), the rows.
     locked = loan_lock(loan=loan, source=source, reference=reference,
@@ -110,7 +126,7 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on,
                           prepayment=prepayment)
     totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
-                                        entry_reference=f"repayment:{loan.pk}:{source}:{reference}")
+                                        entry_reference=entry_reference(loan_id=loan.pk, source=source, reference=reference))
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
                        **{k: str(v) for k, v in totals.items() if v}})
@@ -175,7 +191,7 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
         lines += [dr(Acct.INTEREST_INCOME, partner_interest), cr(Acct.DUE_TO_PARTNER_BANKS, partner_interest)]
     repayment.journal_entry = post_locked(
         lender=loan.merchant.lender, reference=entry_reference, lines=lines, kind=EntryKind.LOAN_REPAYMENT,
-        business_date=received_on, actor=actor, description=f"Repayment of loan #{loan.pk} ({repayment.source})")
+        business_date=received_on, actor=actor, description=entry_description(loan_id=loan.pk, source=repayment.source))
     repayment.created_by = repayment.created_by or repayment.journal_entry.created_by
     _installments_apply(installments, allocations, sign=1)
     repayment.save()

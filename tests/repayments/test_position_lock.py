@@ -1,4 +1,4 @@
-"""A repayment that cannot lower net capital takes no lender position lock; one that can, waits for it."""
+"""A repayment that cannot lower net capital takes no lender position lock; one that does, waits for it."""
 
 from decimal import Decimal
 
@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 EXCLUSIVE = "SELECT 1 FROM ledger_lenderposition WHERE lender_id = %s FOR UPDATE"
 
 
-def pay(loan, reference):
-    return lambda: repayment_post(loan=loan, amount=Decimal("100.00"), source="portal", reference=reference, actor="m")
+def pay(loan, reference, amount="100.00"):
+    return lambda: repayment_post(loan=loan, amount=Decimal(amount), source="portal", reference=reference, actor="m")
 
 
 def test_a_current_repayment_of_a_solely_funded_advance_passes_a_drawdown_in_flight(accepted, lender):
@@ -28,10 +28,20 @@ def test_a_current_repayment_of_a_solely_funded_advance_passes_a_drawdown_in_fli
     assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
 
 
-def test_a_repayment_that_may_reshape_a_schedule_waits_for_the_position(term_loan, lender):
-    loan = term_loan("12000.00", 12)  # a prepayment would take accrued interest back out of income
+def test_a_term_loan_payment_within_what_is_due_passes_a_drawdown_in_flight(term_loan, lender):
+    loan = term_loan("12000.00", 12)
     with held(EXCLUSIVE, [lender.pk]):
-        repayment = Attempt(pay(loan, "waits"))
+        repayment = Attempt(pay(loan, "within-due"))
+        assert repayment.finished_within(10)
+    repayment.join()
+    assert Repayment.objects.filter(loan=loan, reference="within-due").exists()
+
+
+def test_a_repayment_that_reshapes_a_schedule_waits_for_the_position(term_loan, lender):
+    loan = term_loan("12000.00", 12)  # prepaying later installments takes accrued interest back out of income
+    with held(EXCLUSIVE, [lender.pk]):
+        repayment = Attempt(pay(loan, "waits", amount="3000.00"))
         assert not repayment.finished_within(1)
     repayment.join()
     assert Repayment.objects.filter(loan=loan, reference="waits").exists()
+    assert loan.schedule_revisions.exists()

@@ -1,0 +1,131 @@
+"""The one-statement repayment (repayments_post_fast) writes exactly what the general path writes.
+
+Two identical books (the benchmark's: current and overdue pre-sale advances, three-month term loans, end of day
+run through yesterday) take the same payments, received today: one book through repayment_post, whose common
+repayments are one statement, the other through the general path only. Every row either wrote must match —
+installments, allocations, penalty accruals, the loan, the journal lines, the audit, the GL balances.
+"""
+
+import itertools
+import re
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.core.audit import AuditEvent
+from apps.ledger.models import AccountBalance, JournalLine
+from apps.repayments import services
+from apps.repayments.management.commands.bench_repayments import Command
+from apps.repayments.models import Loan, PenaltyAccrual, RepaymentAllocation
+from apps.repayments.selectors import merchant_credit_total, reconciliation_get
+
+_examples = itertools.count()
+LOANS = 10  # g = 1..10: a term loan at 1 and 6, an overdue advance at 10, current advances otherwise
+
+payments = st.lists(st.tuples(st.integers(0, LOANS - 1),
+                              st.decimals(min_value=Decimal("0.01"), max_value=Decimal("3000.00"), places=2)),
+                    min_size=1, max_size=12)
+
+
+def _book(slug: str, strategy: str):
+    command = Command()
+    command.log = lambda *args: None
+    lender, loan_ids = command._book_load(LOANS, slug=slug)
+    Loan.objects.filter(pk__in=loan_ids[1::2]).update(allocation_strategy=strategy)
+    return lender, list(Loan.objects.filter(pk__in=loan_ids).select_related("merchant__lender").order_by("id"))
+
+
+def _state(lender, loans) -> dict:
+    """Everything the payments wrote, with ids made relative to the book."""
+    first = loans[0].pk
+    numbered = {i.pk: (i.loan_id - first, i.number) for loan in loans for i in loan.installments.all()}
+    return {
+        "loans": [(loan.pk - first, loan.state, loan.penalty_accrued_through, loan.maturity_date)
+                  for loan in Loan.objects.filter(pk__in=[loan.pk for loan in loans]).order_by("id")],
+        "installments": [(i.loan_id - first, i.number, i.principal_due, i.interest_due, i.interest_accrued, i.fee_accrued,
+                          i.penalty_accrued, i.penalty_paid, i.fee_paid, i.interest_paid, i.principal_paid)
+                         for loan in loans for i in loan.installments.order_by("number")],
+        "allocations": [(a.repayment.reference, numbered.get(a.installment_id), a.component, a.amount)
+                        for a in RepaymentAllocation.objects.filter(repayment__loan__in=loans).select_related("repayment")],
+        "penalties": [(numbered[p.installment_id], p.period_start, p.period_end, p.amount)
+                      for p in PenaltyAccrual.objects.filter(loan__in=loans).order_by("id")],
+        "lines": [(re.sub(r":\d+:", lambda m: f":{int(m.group(0)[1:-1]) - first}:", line.entry.reference),
+                   line.entry.kind, re.sub(r"#\d+", "#", line.entry.description),
+                   line.account.code, line.debit, line.credit, line.merchant_id is not None)
+                  for line in JournalLine.objects.filter(entry__lender=lender).exclude(entry__reference="bench-opening")
+                  .select_related("entry", "account").order_by("entry_id", "id")],
+        "audit": [(e.action, e.actor_label, e.data) for e in AuditEvent.objects.filter(
+            subject_type="repayments.loan", subject_id__in=[str(loan.pk) for loan in loans]).order_by("id")],
+        "balances": sorted((b.account.code, b.balance) for b in AccountBalance.objects.filter(account__lender=lender)
+                           .select_related("account")),
+    }
+
+
+def _pay(loans, plan, *, general: bool) -> None:
+    post = services._repayment_post_general if general else services.repayment_post
+    for n, (index, amount) in enumerate(plan):
+        kwargs = {"loan": loans[index], "amount": amount, "source": "portal", "reference": f"p{n}", "actor": "m"}
+        if general:
+            kwargs.update(received_on=services.business_date_today(), prepayment="reduce_installment")
+        try:
+            post(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - a payment to a loan just repaid is refused in both books
+            assert "LOAN_NOT_REPAYABLE" in str(getattr(exc, "code", "")) or "takes no repayments" in str(exc), exc
+        loans[index].refresh_from_db()
+
+
+@pytest.mark.django_db
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=payments, strategy=st.sampled_from(["default", "oldest_installment_first"]))
+def test_one_statement_writes_what_the_general_path_writes(plan, strategy):
+    n = next(_examples)  # the examples share the test's transaction: each loads books of its own
+    one_lender, one = _book(f"one-{n}", strategy)
+    general_lender, general = _book(f"general-{n}", strategy)
+    _pay(one, plan, general=False)
+    _pay(general, plan, general=True)
+    assert _state(one_lender, one) == _state(general_lender, general)
+    for lender in (one_lender, general_lender):
+        assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
+
+
+@pytest.mark.django_db
+def test_a_common_repayment_is_one_statement_and_the_rest_give_way():
+    _, loans = _book("count", "default")
+    advance, term = loans[1], loans[0]
+    general = mock.patch.object(services, "_repayment_post_general", wraps=services._repayment_post_general)
+    with general as spy:
+        # The accrual of the day, the allocation, both entries: one statement; a replay reads the first one back.
+        for queries in (1, 2):
+            with CaptureQueriesContext(connection) as captured:
+                services.repayment_post(loan=advance, amount=Decimal("10.00"), source="portal", reference="small",
+                                        actor="m")
+            # (the test runs inside a transaction, so the statement is in a savepoint)
+            assert len([q for q in captured if "SAVEPOINT" not in str(q["sql"])]) == queries
+        assert spy.call_count == 0
+        services.repayment_post(loan=term, amount=Decimal("4000.00"), source="portal", reference="prepays", actor="m")
+        services.repayment_post(loan=advance, amount=Decimal("999999.00"), source="portal", reference="pays-off", actor="m")
+    assert spy.call_count == 2  # the reshape and the payoff went the general way
+    assert term.schedule_revisions.count() == 1
+    advance.refresh_from_db()
+    assert advance.state == "paid_off"
+    assert merchant_credit_total(merchants=[advance.merchant]) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_giving_way_releases_the_statement_s_locks_inside_a_caller_s_transaction():
+    """Inside a caller's transaction the statement runs in a savepoint: giving way undoes its writes."""
+    from django.db import transaction
+
+    _, loans = _book("savepoint", "default")
+    term = loans[0]
+    with transaction.atomic():
+        services.repayment_post(loan=term, amount=Decimal("4000.00"), source="portal", reference="prepays", actor="m")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM repayments_repayment WHERE loan_id = %s", [term.pk])
+            assert cursor.fetchone()[0] == 1
+    assert term.schedule_revisions.count() == 1
