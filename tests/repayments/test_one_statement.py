@@ -6,6 +6,7 @@ repayments are one statement, the other through the general path only. Every row
 installments, allocations, penalty accruals, the loan, the journal lines, the audit, the GL balances.
 """
 
+import datetime
 import itertools
 import re
 from decimal import Decimal
@@ -14,7 +15,7 @@ from unittest import mock
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from apps.core.audit import AuditEvent
@@ -80,8 +81,10 @@ def _pay(loans, plan, *, general: bool) -> None:
 
 
 @pytest.mark.django_db
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, phases=[Phase.explicit, Phase.reuse, Phase.generate], deadline=None,  # no shrinking: slow
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=payments, strategy=st.sampled_from(["default", "oldest_installment_first"]))
+@example(plan=[(0, Decimal("66.96")), (0, Decimal("1636.45"))], strategy="default")  # a payment, then a reshape
 def test_one_statement_writes_what_the_general_path_writes(plan, strategy):
     n = next(_examples)  # the examples share the test's transaction: each loads books of its own
     one_lender, one = _book(f"one-{n}", strategy)
@@ -129,3 +132,23 @@ def test_giving_way_releases_the_statement_s_locks_inside_a_caller_s_transaction
             cursor.execute("SELECT count(*) FROM repayments_repayment WHERE loan_id = %s", [term.pk])
             assert cursor.fetchone()[0] == 1
     assert term.schedule_revisions.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days", [1, 17, 45, 100])
+def test_the_one_loan_accrual_writes_what_end_of_day_writes(days):
+    """repayments_loan_accrue (a repayment's accrual) against end of day's set-based statements, on twin books."""
+    from apps.core.calendar import business_date_today
+    from apps.repayments.accrual import interest_accrue_range, loan_accrual_lines, penalties_accrue_range
+
+    through = business_date_today() + datetime.timedelta(days=days)  # across due dates, into penalty
+    one_lender, one = _book(f"accrue-one-{days}", "default")
+    eod_lender, eod = _book(f"accrue-eod-{days}", "default")
+    for loan in one:
+        loan_accrual_lines(loan=loan, through=through)
+    interest_accrue_range(lo=eod[0].pk, hi=eod[-1].pk + 1, through=through)
+    penalties_accrue_range(lo=eod[0].pk, hi=eod[-1].pk + 1, through=through)
+    one_state, eod_state = _state(one_lender, one), _state(eod_lender, eod)
+    assert one_state["installments"] == eod_state["installments"]
+    assert sorted(one_state["penalties"]) == sorted(eod_state["penalties"]) and one_state["loans"] == eod_state["loans"]
+    assert one_state["penalties"] or days < 30  # the overdue advance accrued penalty

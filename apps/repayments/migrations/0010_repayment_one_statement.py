@@ -3,23 +3,28 @@
 ``repayments_loan_accrue(loan, through)`` brings one loan's interest, fees and penalty up to a date in the
 sub-ledger (the caller holds the loan's lock) and returns what it accrued, for the GL entry that goes with it.
 End of day does the same over chunks of loans with its own set-based SQL (apps/repayments/accrual.py); both
-use ``repayments_accrued_through`` for the formula, and a test holds the two to the same results.
+use ``repayments_accrued_through`` for the formula, and a test holds the two to the same rows.
 
 ``repayments_post_fast`` is the common repayment — received today, on a loan the lender funded alone, that
 neither prepays later installments (a reshape) nor repays the loan (a payoff), with no margin call open —
 made in ONE statement, as ``repayment_post`` would make it in a dozen round trips:
 
-1. the lender position not locked (such a repayment never lowers net capital or raises borrowings, so it need
-   not wait for a drawdown checking the cap), the merchant and the loan FOR UPDATE, in the global lock order;
-   the reference looked up (a replay returns the first repayment);
-2. the installments FOR UPDATE, the accrual to the date;
-3. what is owed as of the date, component by component, in the loan's allocation order
-   (apps/repayments/allocation.py, whose results a test compares with these), filled by the payment;
-4. the accrual entry and the repayment entry with their lines, the repayment, its allocations, the
-   installments' paid amounts, the merchant's exposure and the audit row;
+1. the merchant and the loan FOR UPDATE, in the global lock order, with the reference looked up (a replay
+   returns the first repayment) and the lender's accounts; the lender position is not locked (such a
+   repayment never lowers net capital or raises borrowings, so it need not wait for a drawdown checking the
+   cap);
+2. the installments FOR UPDATE, read into arrays: what is owed on each as of the date; then the accrual to
+   the date (``repayments_loan_accrue``);
+3. the payment filled over what is owed in the loan's allocation order (apps/repayments/allocation.py), in
+   PL/pgSQL arithmetic rather than statements;
+4. one data-modifying statement: the accrual entry and the repayment entry with their lines, the repayment,
+   its allocations, the installments' paid amounts, the merchant's exposure and the audit row;
 5. when the statement is its whole transaction, its deferred checks (foreign keys, balanced entries) run
    now, before the lender's hot balance rows are touched; then those rows, in account-id order, each with
    its wrong-side rule in the WHERE clause — held only for the end of the statement and the commit.
+
+tests/repayments/test_one_statement.py holds it to the general path: the same payments on two identical
+books, one through each, write the same rows.
 
 Anything else — a repayment the Python path must shape (a reshape, a payoff, a credit balance, a
 co-lent split, a backdated date), a state it must refuse with its own message, a reference the
@@ -104,169 +109,217 @@ CREATE FUNCTION repayments_post_fast(
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_alone boolean := pg_current_xact_id_if_assigned() IS NULL;  -- nothing written before this call
-    v_loan repayments_loan%ROWTYPE;
+    v_loan record;
     v_acc bigint[];
+    v_books boolean;
+    v_exposures bigint;
+    v_moved boolean;
     v_accrued record;
-    v_current smallint;
-    v_ids bigint[];
-    v_components text[];
-    v_takes numeric[];
-    v_later boolean;
-    v_left numeric;  -- fee, interest and principal still owed after the payment
-    v_paid numeric;
-    v_penalty numeric;
-    v_fee numeric;
-    v_interest numeric;
-    v_principal numeric;
+    v_row record;
+    v_n integer := 0;
+    v_k integer := 0;
+    v_c integer;
+    v_i integer;
+    v_inst bigint[] := '{}';
+    v_due date[] := '{}';
+    v_owed numeric[] := '{}';  -- four per installment: penalty, fee, interest, principal
+    v_paid numeric[];  -- what the payment settles of each
+    v_paid_penalty numeric[] := '{}';  -- the same, per installment
+    v_paid_fee numeric[] := '{}';
+    v_paid_interest numeric[] := '{}';
+    v_paid_principal numeric[] := '{}';
+    v_order integer[] := '{}';
+    v_current integer;
+    v_since date;
+    v_rest numeric;
+    v_take numeric;
+    v_ids bigint[] := '{}';
+    v_components text[] := '{}';
+    v_takes numeric[] := '{}';
+    v_later boolean := false;
+    v_left numeric := 0;  -- fee, interest and principal still owed after the payment
+    v_penalty numeric := 0;
+    v_fee numeric := 0;
+    v_interest numeric := 0;
+    v_principal numeric := 0;
     v_accrual_id bigint;
     v_lines_acc bigint[];
     v_lines_d numeric[];
     v_lines_c numeric[];
-    v_delta record;
 BEGIN
-    -- Not locked: nothing this repayment posts lowers net capital or raises borrowings (what does goes the full path).
-    PERFORM 1 FROM ledger_lenderposition WHERE lender_id = p_lender;
-    IF NOT FOUND THEN
+    -- The merchant, then the loan, locked in the global order; the lender position is not locked: nothing this
+    -- repayment posts lowers net capital or raises borrowings (what does goes the full path).
+    SELECT (SELECT array_agg(a.id ORDER BY array_position(p_codes, a.code::text))
+              FROM ledger_account a WHERE a.lender_id = p_lender AND a.code = ANY (p_codes)),
+           EXISTS (SELECT 1 FROM ledger_lenderposition WHERE lender_id = p_lender)
+      INTO v_acc, v_books
+      FROM merchants_merchant m WHERE m.id = p_merchant AND m.lender_id = p_lender FOR UPDATE OF m;
+    IF NOT coalesce(v_books, false) OR coalesce(array_length(v_acc, 1), 0) <> array_length(p_codes, 1) THEN
         RAISE EXCEPTION 'repayment needs the full path: no books';
     END IF;
-    PERFORM 1 FROM merchants_merchant WHERE id = p_merchant AND lender_id = p_lender FOR UPDATE;
-    IF FOUND THEN
-        SELECT * INTO v_loan FROM repayments_loan WHERE id = p_loan FOR UPDATE;
-    END IF;
+    SELECT l.id, l.merchant_id, l.state, l.partner_principal, l.allocation_strategy, l.start_date,
+           r.id AS replay_id, r.amount AS replay_amount,
+           EXISTS (SELECT 1 FROM repayments_margincall c WHERE c.loan_id = l.id AND c.state = 'open') AS called
+      INTO v_loan
+      FROM repayments_loan l
+      LEFT JOIN repayments_repayment r ON r.loan_id = l.id AND r.source = p_source AND r.reference = p_reference
+     WHERE l.id = p_loan FOR UPDATE OF l;
     IF v_loan.id IS NULL OR v_loan.merchant_id <> p_merchant THEN
         RAISE EXCEPTION 'repayment needs the full path: loan % is not the merchant''s', p_loan;
     END IF;
-
-    SELECT r.id, r.amount INTO repayment_id, amount
-      FROM repayments_repayment r WHERE r.loan_id = p_loan AND r.source = p_source AND r.reference = p_reference;
-    IF FOUND THEN
+    IF v_loan.replay_id IS NOT NULL THEN
         status := 'replay';
+        repayment_id := v_loan.replay_id;
+        amount := v_loan.replay_amount;
         RETURN;
     END IF;
-
     IF v_loan.state NOT IN ('active', 'overdue') OR v_loan.partner_principal <> 0 OR p_received_on <> p_today
-       OR v_loan.allocation_strategy NOT IN ('default', 'oldest_installment_first')
-       OR EXISTS (SELECT 1 FROM repayments_margincall WHERE loan_id = p_loan AND state = 'open') THEN
+       OR v_loan.allocation_strategy NOT IN ('default', 'oldest_installment_first') OR v_loan.called THEN
         RAISE EXCEPTION 'repayment needs the full path: the loan or the date';
     END IF;
-    SELECT array_agg(a.id ORDER BY array_position(p_codes, a.code::text)) INTO v_acc
-      FROM ledger_account a WHERE a.lender_id = p_lender AND a.code = ANY (p_codes);
-    IF coalesce(array_length(v_acc, 1), 0) <> array_length(p_codes, 1) THEN
-        RAISE EXCEPTION 'repayment needs the full path: no books';
+
+    -- The installments, locked, by due date: what is owed on each as of the date, four components apiece
+    -- (penalty, fee, interest, principal; interest and fees only as accrued by then), as services._owed says.
+    v_since := v_loan.start_date;
+    FOR v_row IN
+        SELECT i.id, i.due_date, i.penalty_accrued - i.penalty_paid AS penalty, i.fee_due, i.fee_paid, i.interest_due,
+               i.interest_paid, i.principal_due - i.principal_paid AS principal
+          FROM repayments_loaninstallment i WHERE i.loan_id = p_loan ORDER BY i.number FOR UPDATE
+    LOOP
+        v_n := v_n + 1;
+        v_inst[v_n] := v_row.id;
+        v_due[v_n] := v_row.due_date;
+        v_owed := v_owed || ARRAY[
+            v_row.penalty,
+            greatest(repayments_accrued_through(v_row.fee_due, v_since, v_row.due_date, p_received_on) - v_row.fee_paid, 0),
+            greatest(repayments_accrued_through(v_row.interest_due, v_since, v_row.due_date, p_received_on)
+                     - v_row.interest_paid, 0),
+            v_row.principal];
+        IF v_current IS NULL AND v_row.due_date >= p_received_on THEN
+            v_current := v_n;  -- the current installment: the first due on or after the date
+        END IF;
+        v_since := v_row.due_date;  -- the next installment's period starts here
+    END LOOP;
+    v_accrued := repayments_loan_accrue(p_loan, p_received_on);
+    IF v_accrued.penalty > 0 THEN  -- the day's penalty is owed too
+        FOR v_row IN SELECT i.penalty_accrued - i.penalty_paid AS penalty
+                       FROM repayments_loaninstallment i WHERE i.loan_id = p_loan ORDER BY i.number LOOP
+            v_k := v_k + 1;
+            v_owed[4 * v_k - 3] := v_row.penalty;
+        END LOOP;
     END IF;
 
-    PERFORM 1 FROM repayments_loaninstallment WHERE loan_id = p_loan ORDER BY number FOR UPDATE;
-    v_accrued := repayments_loan_accrue(p_loan, p_received_on);
-
-    -- What is owed as of the date (interest and fees accrued by then), filled in the strategy's order: the default
-    -- settles past-due penalty, fees, interest, principal across installments (oldest first), then each later
-    -- installment in turn; oldest_installment_first settles each installment in full, oldest first.
-    SELECT min(i.number) FILTER (WHERE i.due_date >= p_received_on) INTO v_current
-      FROM repayments_loaninstallment i WHERE i.loan_id = p_loan;
-    WITH owed AS (
-        SELECT i.id, i.number, i.due_date, c.component, c.rank, c.owed
-          FROM repayments_loaninstallment i
-          LEFT JOIN repayments_loaninstallment p ON p.loan_id = i.loan_id AND p.number = i.number - 1
-         CROSS JOIN LATERAL (VALUES
-             ('penalty', 1, i.penalty_accrued - i.penalty_paid),
-             ('fee', 2, greatest(repayments_accrued_through(i.fee_due, coalesce(p.due_date, v_loan.start_date), i.due_date,
-                                                            p_received_on) - i.fee_paid, 0)),
-             ('interest', 3, greatest(repayments_accrued_through(i.interest_due, coalesce(p.due_date, v_loan.start_date),
-                                                                 i.due_date, p_received_on) - i.interest_paid, 0)),
-             ('principal', 4, i.principal_due - i.principal_paid)) AS c(component, rank, owed)
-         WHERE i.loan_id = p_loan
-    ), ordered AS (
-        SELECT o.*, sum(o.owed) OVER (ORDER BY k.past_first, k.component_first, o.due_date, o.number, o.rank
-                                      ROWS UNBOUNDED PRECEDING) - o.owed AS before,
-               row_number() OVER (ORDER BY k.past_first, k.component_first, o.due_date, o.number, o.rank) AS n
-          FROM owed o
-         CROSS JOIN LATERAL (SELECT v_loan.allocation_strategy = 'default' AND o.due_date < p_received_on AS past) d
-         CROSS JOIN LATERAL (SELECT CASE WHEN v_loan.allocation_strategy <> 'default' OR d.past THEN 0 ELSE 1 END AS past_first,
-                                    CASE WHEN d.past THEN o.rank ELSE 0 END AS component_first) k
-    ), filled AS (
-        SELECT o.*, least(o.owed, greatest(p_amount - o.before, 0)) AS take FROM ordered o
-    )
-    SELECT array_agg(f.id ORDER BY f.n) FILTER (WHERE f.take > 0), array_agg(f.component ORDER BY f.n) FILTER (WHERE f.take > 0),
-           array_agg(f.take ORDER BY f.n) FILTER (WHERE f.take > 0),
-           coalesce(bool_or(f.take > 0 AND f.number > v_current), false),
-           coalesce(sum(f.owed - f.take) FILTER (WHERE f.component <> 'penalty'), 0), coalesce(sum(f.take), 0),
-           coalesce(sum(f.take) FILTER (WHERE f.component = 'penalty'), 0),
-           coalesce(sum(f.take) FILTER (WHERE f.component = 'fee'), 0),
-           coalesce(sum(f.take) FILTER (WHERE f.component = 'interest'), 0),
-           coalesce(sum(f.take) FILTER (WHERE f.component = 'principal'), 0)
-      INTO v_ids, v_components, v_takes, v_later, v_left, v_paid, v_penalty, v_fee, v_interest, v_principal
-      FROM filled f;
-    IF v_later OR v_left = 0 OR v_paid <> p_amount THEN  -- a reshape, a payoff or a credit balance
+    -- The strategy's order (apps/repayments/allocation.py) as indexes into v_owed: the default settles past-due
+    -- penalty, fees, interest, principal across installments, oldest first, then each later installment in
+    -- turn; oldest_installment_first settles each installment in full, oldest first. (Due dates follow numbers.)
+    FOR v_k IN 1..v_n LOOP
+        FOR v_c IN 1..4 LOOP
+            IF v_loan.allocation_strategy = 'default' AND v_due[v_k] < p_received_on THEN
+                v_order[(v_c - 1) * v_n + v_k] := 4 * v_k - 4 + v_c;  -- component-major, ahead of the rest
+            ELSE
+                v_order[4 * v_n + 4 * v_k - 4 + v_c] := 4 * v_k - 4 + v_c;
+            END IF;
+        END LOOP;
+    END LOOP;
+    v_rest := p_amount;
+    v_paid := array_fill(0::numeric, ARRAY[4 * v_n]);
+    FOREACH v_i IN ARRAY array_remove(v_order, NULL) LOOP
+        EXIT WHEN v_rest <= 0;
+        v_take := least(v_owed[v_i], v_rest);
+        IF v_take > 0 THEN
+            v_k := (v_i + 3) / 4;
+            v_ids := v_ids || v_inst[v_k];
+            v_components := v_components || (ARRAY['penalty', 'fee', 'interest', 'principal'])[v_i - 4 * v_k + 4];
+            v_takes := v_takes || v_take;
+            v_paid[v_i] := v_take;
+            v_rest := v_rest - v_take;
+            v_later := v_later OR v_k > coalesce(v_current, v_n);
+        END IF;
+    END LOOP;
+    FOR v_k IN 1..v_n LOOP
+        v_paid_penalty[v_k] := v_paid[4 * v_k - 3];
+        v_paid_fee[v_k] := v_paid[4 * v_k - 2];
+        v_paid_interest[v_k] := v_paid[4 * v_k - 1];
+        v_paid_principal[v_k] := v_paid[4 * v_k];
+        v_penalty := v_penalty + v_paid[4 * v_k - 3];
+        v_fee := v_fee + v_paid[4 * v_k - 2];
+        v_interest := v_interest + v_paid[4 * v_k - 1];
+        v_principal := v_principal + v_paid[4 * v_k];
+        v_left := v_left + v_owed[4 * v_k - 2] + v_owed[4 * v_k - 1] + v_owed[4 * v_k]
+                  - v_paid[4 * v_k - 2] - v_paid[4 * v_k - 1] - v_paid[4 * v_k];
+    END LOOP;
+    IF v_later OR v_left = 0 OR v_rest > 0 THEN  -- a reshape, a payoff or a credit balance
         RAISE EXCEPTION 'repayment needs the full path: it prepays or repays the loan';
     END IF;
 
-    -- The accrual entry (apps/repayments/accrual.py accrual_lines), then the repayment's (services._allocate_and_post).
-    IF v_accrued.interest + v_accrued.fee + v_accrued.penalty > 0 THEN
+    -- The accrual entry (apps/repayments/accrual.py accrual_lines), then the repayment's (services._allocate_and_post),
+    -- with their lines; the repayment, its allocations, the installments' paid amounts, the merchant's exposure and
+    -- the audit row: one statement. (Each entry CTE reads the one before it, so they are numbered in that order.)
+    v_lines_acc := ARRAY[v_acc[5], v_acc[8], v_acc[3], v_acc[6], v_acc[4], v_acc[7],
+                         v_acc[1], v_acc[5], v_acc[4], v_acc[3], v_acc[2]];
+    v_lines_d := ARRAY[v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee, 0, p_amount, 0, 0, 0, 0];
+    v_lines_c := ARRAY[0, v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee, 0, v_penalty, v_fee, v_interest,
+                       v_principal];
+    WITH accrual AS (
         INSERT INTO ledger_journalentry AS e (lender_id, reference, kind, business_date, description, posted_at, created_by)
-        VALUES (p_lender, p_accrual_reference, 'accrual', p_received_on, p_accrual_description, now(), p_by)
+        SELECT p_lender, p_accrual_reference, 'accrual', p_received_on, p_accrual_description, now(), p_by
+         WHERE v_accrued.interest + v_accrued.fee + v_accrued.penalty > 0
         ON CONFLICT ON CONSTRAINT ledger_entry_unique_reference DO NOTHING
-        RETURNING e.id INTO v_accrual_id;
-        IF v_accrual_id IS NULL THEN
-            RAISE EXCEPTION 'repayment needs the full path: the accrual reference is taken';
-        END IF;
-        v_lines_acc := ARRAY[v_acc[5], v_acc[8], v_acc[3], v_acc[6], v_acc[4], v_acc[7]];
-        v_lines_d := ARRAY[v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee, 0];
-        v_lines_c := ARRAY[0, v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee];
+        RETURNING e.id
+    ), entry AS (
+        INSERT INTO ledger_journalentry AS e (lender_id, reference, kind, business_date, description, posted_at, created_by)
+        SELECT p_lender, p_entry_reference, 'loan_repayment', p_received_on, p_entry_description, now(), p_by
+          FROM (SELECT count(*) FROM accrual) AS after_accrual
+        ON CONFLICT ON CONSTRAINT ledger_entry_unique_reference DO NOTHING
+        RETURNING e.id
+    ), lines AS (
         INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)
-        SELECT v_accrual_id, l.acc, l.d, l.c, p_currency, NULL
+        SELECT CASE WHEN l.n <= 6 THEN (SELECT id FROM accrual) ELSE (SELECT id FROM entry) END, l.acc, l.d, l.c,
+               p_currency, CASE WHEN l.n = 11 THEN p_merchant END
           FROM unnest(v_lines_acc, v_lines_d, v_lines_c) WITH ORDINALITY AS l(acc, d, c, n)
-         WHERE l.d + l.c > 0 ORDER BY l.n;
-    ELSE
-        v_lines_acc := '{}';
-        v_lines_d := '{}';
-        v_lines_c := '{}';
-    END IF;
-
-    INSERT INTO ledger_journalentry AS e (lender_id, reference, kind, business_date, description, posted_at, created_by)
-    VALUES (p_lender, p_entry_reference, 'loan_repayment', p_received_on, p_entry_description, now(), p_by)
-    ON CONFLICT ON CONSTRAINT ledger_entry_unique_reference DO NOTHING
-    RETURNING e.id INTO entry_id;
-    IF entry_id IS NULL THEN
-        RAISE EXCEPTION 'repayment needs the full path: the entry reference is taken';
-    END IF;
-    INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)
-    SELECT entry_id, l.acc, l.d, l.c, p_currency, CASE WHEN l.acc = v_acc[2] THEN p_merchant END
-      FROM unnest(ARRAY[v_acc[1], v_acc[5], v_acc[4], v_acc[3], v_acc[2]], ARRAY[p_amount, 0, 0, 0, 0],
-                  ARRAY[0, v_penalty, v_fee, v_interest, v_principal]) WITH ORDINALITY AS l(acc, d, c, n)
-     WHERE l.d + l.c > 0 ORDER BY l.n;
-    v_lines_acc := v_lines_acc || ARRAY[v_acc[1], v_acc[5], v_acc[4], v_acc[3], v_acc[2]];
-    v_lines_d := v_lines_d || ARRAY[p_amount, 0, 0, 0, 0];
-    v_lines_c := v_lines_c || ARRAY[0, v_penalty, v_fee, v_interest, v_principal];
-
-    INSERT INTO repayments_repayment AS r (source, reference, amount, received_on, reversed_at, reversal_reason, created_by,
-                                           created_at, journal_entry_id, loan_id, prepayment)
-    VALUES (p_source, p_reference, p_amount, p_received_on, NULL, '', p_by, now(), entry_id, p_loan, p_prepayment)
-    RETURNING r.id, r.amount, r.created_at INTO repayment_id, amount, created_at;
-    INSERT INTO repayments_repaymentallocation (component, amount, installment_id, repayment_id)
-    SELECT a.component, a.take, a.id, repayment_id FROM unnest(v_ids, v_components, v_takes) WITH ORDINALITY AS a(id, component, take, n)
-     ORDER BY a.n;
-    UPDATE repayments_loaninstallment i
-       SET penalty_paid = i.penalty_paid + a.penalty, fee_paid = i.fee_paid + a.fee,
-           interest_paid = i.interest_paid + a.interest, principal_paid = i.principal_paid + a.principal
-      FROM (SELECT a.id, coalesce(sum(a.take) FILTER (WHERE a.component = 'penalty'), 0) AS penalty,
-                   coalesce(sum(a.take) FILTER (WHERE a.component = 'fee'), 0) AS fee,
-                   coalesce(sum(a.take) FILTER (WHERE a.component = 'interest'), 0) AS interest,
-                   coalesce(sum(a.take) FILTER (WHERE a.component = 'principal'), 0) AS principal
-              FROM unnest(v_ids, v_components, v_takes) AS a(id, component, take) GROUP BY a.id) a
-     WHERE i.id = a.id;
-    IF v_principal > 0 THEN
+         WHERE l.d + l.c > 0
+           AND CASE WHEN l.n <= 6 THEN (SELECT id FROM accrual) ELSE (SELECT id FROM entry) END IS NOT NULL
+         ORDER BY l.n
+    ), repayment AS (
+        INSERT INTO repayments_repayment AS r (source, reference, amount, received_on, reversed_at, reversal_reason,
+                                               created_by, created_at, journal_entry_id, loan_id, prepayment)
+        SELECT p_source, p_reference, p_amount, p_received_on, NULL, '', p_by, now(), e.id, p_loan, p_prepayment FROM entry e
+        RETURNING r.id, r.created_at, r.journal_entry_id
+    ), allocations AS (
+        INSERT INTO repayments_repaymentallocation (component, amount, installment_id, repayment_id)
+        SELECT a.component, a.take, a.id, r.id
+          FROM repayment r, unnest(v_ids, v_components, v_takes) WITH ORDINALITY AS a(id, component, take, n) ORDER BY a.n
+    ), paid AS (
+        UPDATE repayments_loaninstallment i
+           SET penalty_paid = i.penalty_paid + u.penalty, fee_paid = i.fee_paid + u.fee,
+               interest_paid = i.interest_paid + u.interest, principal_paid = i.principal_paid + u.principal
+          FROM unnest(v_inst, v_paid_penalty, v_paid_fee, v_paid_interest, v_paid_principal)
+               AS u(id, penalty, fee, interest, principal)
+         WHERE i.id = u.id AND u.penalty + u.fee + u.interest + u.principal > 0
+    ), exposure AS (
         UPDATE ledger_merchantexposure x SET principal = x.principal - v_principal
-         WHERE x.merchant_id = p_merchant AND x.principal >= v_principal;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'repayment needs the full path: more principal than the merchant owes';
-        END IF;
+         WHERE v_principal > 0 AND x.merchant_id = p_merchant AND x.principal >= v_principal
+        RETURNING x.id
+    ), audit AS (
+        INSERT INTO core_auditevent (at, actor_id, actor_label, action, subject_type, subject_id, from_state, to_state,
+                                     reason, data)
+        VALUES (now(), p_actor, p_by, 'repayment_posted', 'repayments.loan', p_loan::text, '', '', '',
+                jsonb_build_object('amount', p_amount::text, 'source', p_source, 'reference', p_reference)
+                || jsonb_strip_nulls(jsonb_build_object('penalty', nullif(v_penalty, 0)::text,
+                                                        'fee', nullif(v_fee, 0)::text,
+                                                        'interest', nullif(v_interest, 0)::text,
+                                                        'principal', nullif(v_principal, 0)::text)))
+    )
+    SELECT r.id, r.created_at, r.journal_entry_id, (SELECT id FROM accrual), (SELECT count(*) FROM exposure)
+      INTO repayment_id, created_at, entry_id, v_accrual_id, v_exposures
+      FROM repayment r;
+    IF repayment_id IS NULL OR (v_accrual_id IS NULL AND v_accrued.interest + v_accrued.fee + v_accrued.penalty > 0) THEN
+        RAISE EXCEPTION 'repayment needs the full path: a reference is taken';
     END IF;
-    INSERT INTO core_auditevent (at, actor_id, actor_label, action, subject_type, subject_id, from_state, to_state, reason, data)
-    VALUES (now(), p_actor, p_by, 'repayment_posted', 'repayments.loan', p_loan::text, '', '', '',
-            jsonb_build_object('amount', p_amount::text, 'source', p_source, 'reference', p_reference)
-            || jsonb_strip_nulls(jsonb_build_object('penalty', nullif(v_penalty, 0)::text, 'fee', nullif(v_fee, 0)::text,
-                                                    'interest', nullif(v_interest, 0)::text,
-                                                    'principal', nullif(v_principal, 0)::text)));
+    IF v_principal > 0 AND v_exposures = 0 THEN
+        RAISE EXCEPTION 'repayment needs the full path: more principal than the merchant owes';
+    END IF;
+    amount := p_amount;
 
     IF v_alone THEN
         -- The statement is the whole transaction: run its deferred checks (foreign keys, the balanced-entry
@@ -274,17 +327,22 @@ BEGIN
         SET CONSTRAINTS ALL IMMEDIATE;
         SET CONSTRAINTS ALL DEFERRED;
     END IF;
-    FOR v_delta IN
+    -- The balance rows last, in account-id order (the global lock order: the UPDATE meets them in the order of its
+    -- sorted deltas, whichever way it joins them), each with its wrong-side rule in the WHERE clause.
+    WITH delta AS (
         SELECT l.acc, sum(l.d - l.c) AS delta FROM unnest(v_lines_acc, v_lines_d, v_lines_c) AS l(acc, d, c)
-         GROUP BY l.acc HAVING sum(l.d - l.c) <> 0 ORDER BY l.acc
-    LOOP
-        UPDATE ledger_accountbalance b SET balance = b.balance + v_delta.delta
-         WHERE b.account_id = v_delta.acc AND b.currency = p_currency
-           AND (NOT b.non_negative OR (b.balance + v_delta.delta) * b.sign >= 0);
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'repayment needs the full path: a balance would cross to the wrong side';
-        END IF;
-    END LOOP;
+         GROUP BY l.acc HAVING sum(l.d - l.c) <> 0
+    ), moved AS (
+        UPDATE ledger_accountbalance b SET balance = b.balance + d.delta
+          FROM (SELECT * FROM delta ORDER BY acc) d
+         WHERE b.account_id = d.acc AND b.currency = p_currency
+           AND (NOT b.non_negative OR (b.balance + d.delta) * b.sign >= 0)
+        RETURNING b.id
+    )
+    SELECT (SELECT count(*) FROM moved) = (SELECT count(*) FROM delta) INTO v_moved;
+    IF NOT v_moved THEN
+        RAISE EXCEPTION 'repayment needs the full path: a balance would cross to the wrong side';
+    END IF;
     status := 'posted';
 END $$;
 -- Every statement here touches a few rows by key. The balance rows are few pages by the statistics, so the planner
