@@ -321,9 +321,7 @@ BEGIN
     END IF;
     amount := p_amount;
 
-    IF v_alone THEN
-        -- The statement is the whole transaction: run its deferred checks (foreign keys, the balanced-entry
-        -- triggers) now, before the hot balance rows are locked, rather than at commit while holding them.
+    IF v_alone THEN  -- the whole transaction: its deferred checks now, not at commit over the hot rows (ledger 0007)
         SET CONSTRAINTS ALL IMMEDIATE;
         SET CONSTRAINTS ALL DEFERRED;
     END IF;
