@@ -14,7 +14,8 @@ made in ONE statement, as ``repayment_post`` would make it in a dozen round trip
    repayment never lowers net capital or raises borrowings, so it need not wait for a drawdown checking the
    cap);
 2. the installments FOR UPDATE, read into arrays: what is owed on each as of the date; then the accrual to
-   the date (``repayments_loan_accrue``);
+   the date (``repayments_loan_accrue``), called only when those rows show something to accrue (the day's
+   first repayment of the loan);
 3. the payment filled over what is owed in the loan's allocation order (apps/repayments/allocation.py), in
    PL/pgSQL arithmetic rather than statements;
 4. one data-modifying statement: the accrual entry and the repayment entry with their lines, the repayment,
@@ -115,6 +116,7 @@ DECLARE
     v_exposures bigint;
     v_moved boolean;
     v_accrued record;
+    v_accrue boolean := false;
     v_row record;
     v_n integer := 0;
     v_k integer := 0;
@@ -158,6 +160,7 @@ BEGIN
         RAISE EXCEPTION 'repayment needs the full path: no books';
     END IF;
     SELECT l.id, l.merchant_id, l.state, l.partner_principal, l.allocation_strategy, l.start_date,
+           l.penalty_annual_rate > 0 AND coalesce(l.penalty_accrued_through, l.start_date) < p_received_on AS penalty_due,
            r.id AS replay_id, r.amount AS replay_amount,
            EXISTS (SELECT 1 FROM repayments_margincall c WHERE c.loan_id = l.id AND c.state = 'open') AS called
       INTO v_loan
@@ -183,7 +186,7 @@ BEGIN
     v_since := v_loan.start_date;
     FOR v_row IN
         SELECT i.id, i.due_date, i.penalty_accrued - i.penalty_paid AS penalty, i.fee_due, i.fee_paid, i.interest_due,
-               i.interest_paid, i.principal_due - i.principal_paid AS principal
+               i.interest_paid, i.principal_due - i.principal_paid AS principal, i.interest_accrued, i.fee_accrued
           FROM repayments_loaninstallment i WHERE i.loan_id = p_loan ORDER BY i.number FOR UPDATE
     LOOP
         v_n := v_n + 1;
@@ -198,9 +201,18 @@ BEGIN
         IF v_current IS NULL AND v_row.due_date >= p_received_on THEN
             v_current := v_n;  -- the current installment: the first due on or after the date
         END IF;
+        -- Whether the accrual below has anything to do (the same targets it moves to; penalty: at most).
+        v_accrue := v_accrue OR v_since < p_received_on AND (
+            repayments_accrued_through(v_row.interest_due, v_since, v_row.due_date, p_received_on) > v_row.interest_accrued
+            OR repayments_accrued_through(v_row.fee_due, v_since, v_row.due_date, p_received_on) > v_row.fee_accrued)
+            OR v_loan.penalty_due AND v_row.due_date < p_received_on AND v_row.principal > 0;
         v_since := v_row.due_date;  -- the next installment's period starts here
     END LOOP;
-    v_accrued := repayments_loan_accrue(p_loan, p_received_on);
+    IF v_accrue THEN  -- the first repayment of the day; later ones find the day accrued
+        v_accrued := repayments_loan_accrue(p_loan, p_received_on);
+    ELSE
+        SELECT 0::numeric AS interest, 0::numeric AS fee, 0::numeric AS penalty INTO v_accrued;
+    END IF;
     IF v_accrued.penalty > 0 THEN  -- the day's penalty is owed too
         FOR v_row IN SELECT i.penalty_accrued - i.penalty_paid AS penalty
                        FROM repayments_loaninstallment i WHERE i.loan_id = p_loan ORDER BY i.number LOOP
