@@ -270,15 +270,22 @@ def _rule_defaults() -> list[Decimal]:
     return [RuleSet._meta.get_field(name).default for name in ("borrowing_cap_ratio", "single_borrower_ratio")]
 
 
+def codes_literal(codes) -> str:
+    """Account codes as an SQL text[] literal, for a prepared statement to carry instead of a parameter sent with
+    every call. They are ours, and digits: checked, so nothing else is ever written into SQL this way."""
+    if not all(str(code).isdigit() for code in codes):
+        raise ValueError(f"account codes must be digits to be written into SQL: {codes}")
+    return f"ARRAY[{', '.join(repr(str(code)) for code in codes)}]::text[]"
+
+
 def _constant_literals() -> dict[str, str]:
     """The chart codes and default ratios the posting functions take, as SQL literals: written into their prepared
     statements once instead of sent with every call (they are ours: account codes are digits, the ratios decimals)."""
     codes = {"cash": Acct.CASH, "principal": Acct.LOANS_PRINCIPAL, "borrowings": Acct.BANK_BORROWINGS}
-    if not all(code.isdigit() for code in (*codes.values(), *NET_CAPITAL_CODES)):
-        raise ValueError(f"account codes must be digits to be written into SQL: {codes}, {NET_CAPITAL_CODES}")
+    codes_literal(codes.values())
     cap, single = (f"{Decimal(ratio)}::numeric" for ratio in _rule_defaults())
     return {**{name: f"'{code}'" for name, code in codes.items()}, "cap": cap, "single": single,
-            "capital": f"ARRAY[{', '.join(repr(str(code)) for code in NET_CAPITAL_CODES)}]::text[]"}
+            "capital": codes_literal(NET_CAPITAL_CODES)}
 
 
 _SQL = _constant_literals()

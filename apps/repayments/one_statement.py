@@ -17,18 +17,16 @@ from apps.core.audit import actor_label_of
 from apps.core.db import prepared_fetchall
 from apps.core.errors import Conflict
 from apps.ledger.models import Acct
+from apps.ledger.posting import codes_literal
 
 from .accrual import accrual_description, accrual_reference
 from .models import Loan, Repayment
 
-# The accounts in the order the function takes them (p_codes).
+# The accounts in the order the function takes them (p_codes), written into the prepared statement.
 _CODES = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES, Acct.LOANS_PENALTIES,
           Acct.INTEREST_INCOME, Acct.FEE_INCOME, Acct.PENALTY_INCOME)
-if not all(code.isdigit() for code in _CODES):
-    raise ValueError(f"account codes must be digits to be written into SQL: {_CODES}")
-# The codes are ours and constant: written into the prepared statement once rather than sent with every call.
 _SQL = ("SELECT * FROM repayments_post_fast(%s, %s, %s, %s, %s::numeric, %s, %s, %s, %s, %s, %s, %s::bigint, %s, %s, %s, %s, "
-        f"ARRAY[{', '.join(repr(str(code)) for code in _CODES)}]::text[])")
+        f"{codes_literal(_CODES)})")
 _FULL_PATH = "repayment needs the full path: "
 
 

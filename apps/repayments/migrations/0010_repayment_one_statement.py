@@ -126,10 +126,9 @@ DECLARE
     v_due date[] := '{}';
     v_owed numeric[] := '{}';  -- four per installment: penalty, fee, interest, principal
     v_paid numeric[];  -- what the payment settles of each
-    v_paid_penalty numeric[] := '{}';  -- the same, per installment
-    v_paid_fee numeric[] := '{}';
-    v_paid_interest numeric[] := '{}';
-    v_paid_principal numeric[] := '{}';
+    v_total numeric[] := ARRAY[0, 0, 0, 0]::numeric[];  -- what it settles of each component, all installments
+    v_fee_due numeric;
+    v_interest_due numeric;
     v_order integer[] := '{}';
     v_current integer;
     v_since date;
@@ -139,11 +138,8 @@ DECLARE
     v_components text[] := '{}';
     v_takes numeric[] := '{}';
     v_later boolean := false;
-    v_left numeric := 0;  -- fee, interest and principal still owed after the payment
-    v_penalty numeric := 0;
-    v_fee numeric := 0;
-    v_interest numeric := 0;
-    v_principal numeric := 0;
+    v_owing numeric := 0;  -- fee, interest and principal owed before the payment
+    v_principal numeric;
     v_accrual_id bigint;
     v_lines_acc bigint[];
     v_lines_d numeric[];
@@ -192,19 +188,18 @@ BEGIN
         v_n := v_n + 1;
         v_inst[v_n] := v_row.id;
         v_due[v_n] := v_row.due_date;
-        v_owed := v_owed || ARRAY[
-            v_row.penalty,
-            greatest(repayments_accrued_through(v_row.fee_due, v_since, v_row.due_date, p_received_on) - v_row.fee_paid, 0),
-            greatest(repayments_accrued_through(v_row.interest_due, v_since, v_row.due_date, p_received_on)
-                     - v_row.interest_paid, 0),
-            v_row.principal];
+        v_fee_due := repayments_accrued_through(v_row.fee_due, v_since, v_row.due_date, p_received_on);
+        v_interest_due := repayments_accrued_through(v_row.interest_due, v_since, v_row.due_date, p_received_on);
+        v_owed := v_owed || ARRAY[v_row.penalty, greatest(v_fee_due - v_row.fee_paid, 0),
+                                  greatest(v_interest_due - v_row.interest_paid, 0), v_row.principal];
+        v_owing := v_owing + greatest(v_fee_due - v_row.fee_paid, 0) + greatest(v_interest_due - v_row.interest_paid, 0)
+                   + v_row.principal;
         IF v_current IS NULL AND v_row.due_date >= p_received_on THEN
             v_current := v_n;  -- the current installment: the first due on or after the date
         END IF;
         -- Whether the accrual below has anything to do (the same targets it moves to; penalty: at most).
-        v_accrue := v_accrue OR v_since < p_received_on AND (
-            repayments_accrued_through(v_row.interest_due, v_since, v_row.due_date, p_received_on) > v_row.interest_accrued
-            OR repayments_accrued_through(v_row.fee_due, v_since, v_row.due_date, p_received_on) > v_row.fee_accrued)
+        v_accrue := v_accrue
+            OR v_since < p_received_on AND (v_interest_due > v_row.interest_accrued OR v_fee_due > v_row.fee_accrued)
             OR v_loan.penalty_due AND v_row.due_date < p_received_on AND v_row.principal > 0;
         v_since := v_row.due_date;  -- the next installment's period starts here
     END LOOP;
@@ -240,27 +235,19 @@ BEGIN
         v_take := least(v_owed[v_i], v_rest);
         IF v_take > 0 THEN
             v_k := (v_i + 3) / 4;
+            v_c := v_i - 4 * v_k + 4;
             v_ids := v_ids || v_inst[v_k];
-            v_components := v_components || (ARRAY['penalty', 'fee', 'interest', 'principal'])[v_i - 4 * v_k + 4];
+            v_components := v_components || (ARRAY['penalty', 'fee', 'interest', 'principal'])[v_c];
             v_takes := v_takes || v_take;
             v_paid[v_i] := v_take;
+            v_total[v_c] := v_total[v_c] + v_take;
             v_rest := v_rest - v_take;
             v_later := v_later OR v_k > coalesce(v_current, v_n);
         END IF;
     END LOOP;
-    FOR v_k IN 1..v_n LOOP
-        v_paid_penalty[v_k] := v_paid[4 * v_k - 3];
-        v_paid_fee[v_k] := v_paid[4 * v_k - 2];
-        v_paid_interest[v_k] := v_paid[4 * v_k - 1];
-        v_paid_principal[v_k] := v_paid[4 * v_k];
-        v_penalty := v_penalty + v_paid[4 * v_k - 3];
-        v_fee := v_fee + v_paid[4 * v_k - 2];
-        v_interest := v_interest + v_paid[4 * v_k - 1];
-        v_principal := v_principal + v_paid[4 * v_k];
-        v_left := v_left + v_owed[4 * v_k - 2] + v_owed[4 * v_k - 1] + v_owed[4 * v_k]
-                  - v_paid[4 * v_k - 2] - v_paid[4 * v_k - 1] - v_paid[4 * v_k];
-    END LOOP;
-    IF v_later OR v_left = 0 OR v_rest > 0 THEN  -- a reshape, a payoff or a credit balance
+    v_principal := v_total[4];
+    -- A reshape; a payoff (no fee, interest or principal left owed: services._close_if_repaid); a credit balance.
+    IF v_later OR v_owing = v_total[2] + v_total[3] + v_total[4] OR v_rest > 0 THEN
         RAISE EXCEPTION 'repayment needs the full path: it prepays or repays the loan';
     END IF;
 
@@ -270,8 +257,8 @@ BEGIN
     v_lines_acc := ARRAY[v_acc[5], v_acc[8], v_acc[3], v_acc[6], v_acc[4], v_acc[7],
                          v_acc[1], v_acc[5], v_acc[4], v_acc[3], v_acc[2]];
     v_lines_d := ARRAY[v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee, 0, p_amount, 0, 0, 0, 0];
-    v_lines_c := ARRAY[0, v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee, 0, v_penalty, v_fee, v_interest,
-                       v_principal];
+    v_lines_c := ARRAY[0, v_accrued.penalty, 0, v_accrued.interest, 0, v_accrued.fee, 0, v_total[1], v_total[2],
+                       v_total[3], v_total[4]];
     WITH accrual AS (
         INSERT INTO ledger_journalentry AS e (lender_id, reference, kind, business_date, description, posted_at, created_by)
         SELECT p_lender, p_accrual_reference, 'accrual', p_received_on, p_accrual_description, now(), p_by
@@ -286,11 +273,11 @@ BEGIN
         RETURNING e.id
     ), lines AS (
         INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency, merchant_id)
-        SELECT CASE WHEN l.n <= 6 THEN (SELECT id FROM accrual) ELSE (SELECT id FROM entry) END, l.acc, l.d, l.c,
-               p_currency, CASE WHEN l.n = 11 THEN p_merchant END
+        SELECT e.id, l.acc, l.d, l.c, p_currency, CASE WHEN l.n = 11 THEN p_merchant END
           FROM unnest(v_lines_acc, v_lines_d, v_lines_c) WITH ORDINALITY AS l(acc, d, c, n)
+          JOIN (SELECT 0 AS after, id FROM accrual UNION ALL SELECT 6, id FROM entry) e  -- the first six: the accrual's
+            ON l.n > e.after AND l.n <= e.after + 6
          WHERE l.d + l.c > 0
-           AND CASE WHEN l.n <= 6 THEN (SELECT id FROM accrual) ELSE (SELECT id FROM entry) END IS NOT NULL
          ORDER BY l.n
     ), repayment AS (
         INSERT INTO repayments_repayment AS r (source, reference, amount, received_on, reversed_at, reversal_reason,
@@ -305,8 +292,9 @@ BEGIN
         UPDATE repayments_loaninstallment i
            SET penalty_paid = i.penalty_paid + u.penalty, fee_paid = i.fee_paid + u.fee,
                interest_paid = i.interest_paid + u.interest, principal_paid = i.principal_paid + u.principal
-          FROM unnest(v_inst, v_paid_penalty, v_paid_fee, v_paid_interest, v_paid_principal)
-               AS u(id, penalty, fee, interest, principal)
+          FROM (SELECT v_inst[k] AS id, v_paid[4 * k - 3] AS penalty, v_paid[4 * k - 2] AS fee,
+                       v_paid[4 * k - 1] AS interest, v_paid[4 * k] AS principal
+                  FROM generate_series(1, v_n) AS k) u
          WHERE i.id = u.id AND u.penalty + u.fee + u.interest + u.principal > 0
     ), exposure AS (
         UPDATE ledger_merchantexposure x SET principal = x.principal - v_principal
@@ -317,10 +305,10 @@ BEGIN
                                      reason, data)
         VALUES (now(), p_actor, p_by, 'repayment_posted', 'repayments.loan', p_loan::text, '', '', '',
                 jsonb_build_object('amount', p_amount::text, 'source', p_source, 'reference', p_reference)
-                || jsonb_strip_nulls(jsonb_build_object('penalty', nullif(v_penalty, 0)::text,
-                                                        'fee', nullif(v_fee, 0)::text,
-                                                        'interest', nullif(v_interest, 0)::text,
-                                                        'principal', nullif(v_principal, 0)::text)))
+                || jsonb_strip_nulls(jsonb_build_object('penalty', nullif(v_total[1], 0)::text,
+                                                        'fee', nullif(v_total[2], 0)::text,
+                                                        'interest', nullif(v_total[3], 0)::text,
+                                                        'principal', nullif(v_total[4], 0)::text)))
     )
     SELECT r.id, r.created_at, r.journal_entry_id, (SELECT id FROM accrual), (SELECT count(*) FROM exposure)
       INTO repayment_id, created_at, entry_id, v_accrual_id, v_exposures
