@@ -92,7 +92,7 @@ class EntryKind(models.TextChoices):
 class JournalEntry(models.Model):
     # Indexes are kept to what reads need: every posting pays for each one (lender: by the reference and date indexes).
     lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="journal_entries", db_index=False)
-    reference = models.CharField(max_length=120, help_text="The business event's idempotency key")
+    reference = models.CharField(max_length=255, help_text="The business event's idempotency key")
     kind = models.CharField(max_length=32, choices=EntryKind.choices, default=EntryKind.MANUAL)
     business_date = models.DateField()
     description = models.CharField(max_length=255, blank=True)

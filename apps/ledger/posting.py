@@ -60,8 +60,9 @@ def amount_check(value, *, what: str = "amount") -> Decimal:
 
 
 def _reference_check(reference: str) -> None:
-    if not reference or len(reference) > 120:
-        raise ValidationFailed("A reference of 1–120 characters is required.", code="INVALID_REFERENCE")
+    longest = JournalEntry._meta.get_field("reference").max_length
+    if not reference or len(reference) > longest:
+        raise ValidationFailed(f"A reference of 1–{longest} characters is required.", code="INVALID_REFERENCE")
 
 
 def _validate(lender, reference: str, lines: list[Line]) -> list[Line]:

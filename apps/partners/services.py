@@ -4,6 +4,7 @@ from django.db import transaction
 from oauth2_provider.models import Application
 
 from apps.core.audit import audit_record
+from apps.core.errors import ValidationFailed
 
 from .models import ApiClient, ApiClientKind, PartnerBank
 
@@ -17,6 +18,8 @@ def api_client_create(
     client_id: str | None = None, client_secret: str | None = None,
 ) -> tuple[ApiClient, str]:
     """Register an OAuth2 client-credentials application; returns it and its plain secret (shown once)."""
+    if partner_bank is not None and partner_bank.lender_id != lender.pk:
+        raise ValidationFailed("That partner bank is another lender's.", code="PARTNER_BANK_NOT_FOUND")
     secret = client_secret or secrets.token_urlsafe(32)
     application = Application.objects.create(
         name=name,

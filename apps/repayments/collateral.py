@@ -16,10 +16,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from apps.core.audit import audit_record
-from apps.core.errors import NotFound, ValidationFailed
+from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.money import quantize
 from apps.financing.models import OPEN_ORDER_STATES, Pledge, PresaleOrder
 from apps.financing.selectors import borrowing_base_get, financing_policy_in_force
+from apps.merchants.models import Merchant
 
 from .accrual import accrued_through
 from .models import Loan, LoanInstallment, LoanState, MarginCall, MarginCallState
@@ -99,8 +100,13 @@ def loan_accelerate(*, loan: Loan, as_of: datetime.date, actor, reason: str) -> 
 @transaction.atomic
 def pledges_add(*, loan: Loan, order_ids: list, actor, as_of: datetime.date) -> int:
     """Pledge replacement orders to a loan (to cure a margin call); each must be eligible and unpledged."""
+    # The merchant first (the global lock order): two pledges of the same order queue here, and the second sees it taken.
+    Merchant.objects.select_for_update().filter(pk=loan.merchant_id).exists()
+    state = Loan.objects.values_list("state", flat=True).get(pk=loan.pk)
+    if state not in (LoanState.ACTIVE, LoanState.OVERDUE):
+        raise Conflict(f"Loan #{loan.pk} is {LoanState(state).label.lower()}; it takes no more pledges.", code="LOAN_CLOSED")
     rows = {r.order.pk: r for r in borrowing_base_get(merchant=loan.merchant, as_of=as_of).orders}
-    wanted = {int(i) for i in order_ids if str(i).isdigit()}
+    wanted = {int(i) for i in order_ids if str(i).isascii() and str(i).isdigit()}
     if not wanted:
         raise ValidationFailed("Select at least one order to pledge.", code="ORDERS_REQUIRED")
     if wanted - rows.keys():

@@ -150,9 +150,9 @@ def loan_timeline(*, loan: Loan) -> list:
     """Every event of a loan, oldest first: audited state changes and decisions, and each journal
     entry it caused (disbursement, accruals, repayments, reversals, replays, schedule recomputations)."""
     prefixes = [f"disbursement:{loan.application_id}:", f"accrual:{loan.pk}:", f"repayment:{loan.pk}:",
-                f"payoff-accrual-release:{loan.pk}", f"write-off:{loan.pk}:", f"recovery:{loan.pk}:",
+                f"payoff-accrual-release:{loan.pk}:", f"write-off:{loan.pk}:", f"recovery:{loan.pk}:",
                 f"schedule:{loan.pk}:"]
-    query = Q()
+    query = Q(reference=f"payoff-accrual-release:{loan.pk}")  # the first payoff's; later ones are numbered after a colon
     for prefix in prefixes:
         query |= Q(reference__startswith=prefix)
     entries = JournalEntry.objects.filter(query, lender_id=loan.merchant.lender_id).annotate(

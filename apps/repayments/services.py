@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, ValidationFailed
 from apps.core.transitions import transition_apply
 from apps.financing.application_services import pledges_release
 from apps.financing.models import Pledge
@@ -93,6 +93,7 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     prepayment_choice_check(prepayment)
     today = business_date_today()
     received_on = received_on or today
+    _received_on_check(loan=loan, received_on=received_on, today=today)
     if received_on == today and not loan.partner_principal:
         repayment = repayment_post_one_statement(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
                                                  received_on=received_on, today=today, prepayment=prepayment)
@@ -100,6 +101,14 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
             return repayment
     return _repayment_post_general(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
                                    received_on=received_on, prepayment=prepayment)
+
+
+def _received_on_check(*, loan: Loan, received_on: datetime.date, today: datetime.date) -> None:
+    if received_on > today:
+        raise ValidationFailed("A repayment cannot be received in the future.", code="RECEIVED_IN_FUTURE")
+    if loan.start_date and received_on < loan.start_date:
+        raise ValidationFailed(f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a repayment cannot be received "
+                               "before it.", code="RECEIVED_BEFORE_LOAN")
 
 
 @transaction.atomic
@@ -253,8 +262,11 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
                 .order_by("received_on", "id"))
+    # The reversal's and the replays' references name the entry they undo or redo, after a word that is no source: no
+    # payment's own reference (repayment:<loan>:<source>:<its reference>) can take them first.
     for r in live:  # undo the bounced payment and everything after it
-        journal_reverse(entry=r.journal_entry, reference=f"{r.journal_entry.reference}:reversed", actor=actor, reason=reason)
+        journal_reverse(entry=r.journal_entry, reference=f"repayment:{loan.pk}:reversal:{r.journal_entry_id}", actor=actor,
+                        reason=reason)
         _installments_apply(installments, list(r.allocations.all()), sign=-1)
         r.allocations.all().delete()  # derived rows; the journal keeps the history
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
@@ -268,11 +280,11 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     # bounced payment had kept everything current) the days after it must still be accrued again.
     Loan.objects.filter(pk=loan.pk, penalty_accrued_through__gt=repayment.received_on) \
         .update(penalty_accrued_through=repayment.received_on)
-    for n, r in enumerate(live[1:], start=1):  # replay, oldest first, accruing up to each payment as it did
+    for r in live[1:]:  # replay, oldest first, accruing up to each payment as it did
         loan_accrue(loan=loan, through=r.received_on, actor=actor)
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
         _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
-                                   entry_reference=f"{r.journal_entry.reference}:replay-{repayment.pk}-{n}")
+                                   entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
     if caught_up_to:
         loan_accrue(loan=loan, through=caught_up_to, actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))

@@ -7,8 +7,10 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from rest_framework.test import APIClient
 
+from apps.core.errors import ValidationFailed
 from apps.merchants.models import DailySales
 from apps.partners.models import ApiClientKind
+from apps.partners.services import api_client_create
 from tests.api.conftest import api_as, days_ago, logged_in_api, problem, registered_client, sales_row, token_request
 from tests.partners.factories import PartnerBankFactory
 
@@ -107,3 +109,15 @@ def test_a_token_stops_working_when_its_client_is_deleted(marketplace, sales_url
     client.application.delete()
     assert api.get(sales_url).status_code == 401
     assert token_request(client.application.client_id, secret).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/o/applications/", "/o/applications/register/", "/o/register/", "/o/authorize/"])
+def test_a_signed_in_user_reaches_no_oauth_management_page(client, merchant_user, path):
+    client.force_login(merchant_user)  # only the token endpoints are mounted
+    assert client.get(path).status_code == 404
+
+
+def test_an_api_client_cannot_act_for_another_lenders_bank(lender, other_lender, staff):
+    bank = PartnerBankFactory(lender=other_lender)
+    with pytest.raises(ValidationFailed, match="another lender"):
+        api_client_create(lender=lender, name="x", kind="partner_bank", actor="admin", partner_bank=bank)
