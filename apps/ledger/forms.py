@@ -24,6 +24,11 @@ class _Referenced(forms.Form):
         kwargs.setdefault("initial", {}).setdefault("reference", f"bo-{uuid.uuid4().hex}")
         super().__init__(*args, **kwargs)
 
+    def clean_reference(self) -> str:
+        # The browser sends it, so it gets a namespace of its own: it can never take a reference the system will post
+        # (a disbursement's, end of day's).
+        return f"treasury:{self.cleaned_data['reference']}"
+
 
 class CapitalForm(_Referenced):
     amount = AmountField()
@@ -32,7 +37,7 @@ class CapitalForm(_Referenced):
                                     help_text="Defaults to today's business date")
 
 
-class FacilityForm(forms.Form):
+class FacilityForm(_Referenced):
     bank_name = forms.CharField(max_length=200, label="Lending bank")
     limit = AmountField()
     annual_rate = forms.DecimalField(max_digits=7, decimal_places=4, min_value=0, max_value=100, label="Annual rate (%)")

@@ -208,9 +208,12 @@ class BorrowingFacility(models.Model):
     opened_on = models.DateField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    reference = models.CharField(max_length=160, blank=True, default="", help_text="The request's idempotency key")
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["lender", "reference"], condition=~Q(reference=""),
+                                    name="ledger_facility_once_per_reference"),
             models.CheckConstraint(name="ledger_facility_limit_positive", condition=Q(limit__gt=0)),
             models.CheckConstraint(name="ledger_facility_rate_range", condition=Q(annual_rate__gte=0, annual_rate__lte=100)),
             # The database refuses a drawdown past the facility limit even if a service forgot to.

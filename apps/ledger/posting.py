@@ -253,8 +253,9 @@ def principal_post(
     _reference_check(reference)
     business_date = business_date or business_date_today()
     created_by = actor_label_of(actor)
+    # The limits are those in force today: a funding dated earlier still moves today's position.
     params = [lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
-              getattr(merchant, "pk", merchant), amount, funding]
+              getattr(merchant, "pk", merchant), amount, funding, business_date_today()]
     try:
         status, entry_id, posted_at = _books_call(lender, _PRINCIPAL_SQL, params, savepoint=True)
     except DatabaseError as exc:
@@ -291,7 +292,7 @@ def _constant_literals() -> dict[str, str]:
 
 _SQL = _constant_literals()
 _PRINCIPAL_SQL = ("SELECT * FROM ledger_principal_post(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::numeric, %s, "
-                  "{cash}, {principal}, {borrowings}, {capital}, {cap}, {single})").format(**_SQL)
+                  "{cash}, {principal}, {borrowings}, {capital}, {cap}, {single}, %s::date)").format(**_SQL)
 _REFUSED = "ledger refused: "
 
 
@@ -388,7 +389,16 @@ def journal_post(
 @transaction.atomic
 def journal_reverse(*, entry: JournalEntry, reference: str, actor, reason: str,
                     business_date: datetime.date | None = None) -> JournalEntry:
-    """Correct an entry by posting its mirror image (debits ↔ credits); an entry is reversed at most once."""
+    """Correct an entry by posting its mirror image (debits ↔ credits); an entry is reversed at most once.
+
+    Not a borrowing's entry (its mirror would draw on a facility past the cap's check: the treasury services draw
+    and repay) and not a reversal (post the entry again instead, through the service that checks it).
+    """
+    if entry.facility_id is not None:
+        raise Conflict(f"Entry {entry.reference} moves a bank facility; record a drawdown or a repayment instead.",
+                       code="FACILITY_ENTRY")
+    if entry.reverses_id is not None:
+        raise Conflict(f"Entry {entry.reference} is a reversal; it is not reversed in turn.", code="REVERSAL_ENTRY")
     lender = entry.lender
     lender_position_lock(lender)
     already = JournalEntry.objects.filter(reverses=entry).first()
@@ -400,7 +410,7 @@ def journal_reverse(*, entry: JournalEntry, reference: str, actor, reason: str,
              for line in entry.lines.select_related("account")]
     reversal = post_locked(lender=lender, reference=reference, lines=lines, business_date=business_date,
                            description=f"Reversal of {entry.reference}: {reason}", actor=actor, kind=EntryKind.REVERSAL,
-                           reverses=entry, facility=entry.facility)
+                           reverses=entry)
     audit_record(actor=actor, action="journal_reversed", subject=entry, reason=reason,
                  data={"reversal": reversal.reference, "reversal_id": reversal.pk})
     return reversal

@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from apps.core.calendar import business_date_today
-from apps.core.money import quantize
+from apps.core.money import quantize, quantize_down
 
 from .models import (
     Account,
@@ -130,7 +130,7 @@ class CapitalPosition:
     @property
     def cap_amount(self) -> Decimal:
         """The most the lender may owe its banks: cap ratio × net capital (nothing when net capital ≤ 0)."""
-        return quantize(max(self.net_capital, ZERO) * self.cap_ratio)
+        return quantize_down(max(self.net_capital, ZERO) * self.cap_ratio)  # never a cent past the ratio
 
     @property
     def headroom(self) -> Decimal:
@@ -149,7 +149,7 @@ class CapitalPosition:
 
     @property
     def single_borrower_limit(self) -> Decimal:
-        return quantize(max(self.net_capital, ZERO) * self.single_borrower_ratio)
+        return quantize_down(max(self.net_capital, ZERO) * self.single_borrower_ratio)
 
     @property
     def lending_capacity(self) -> Decimal:

@@ -169,10 +169,14 @@ def _begin(*, lender, reference: str, kind: str, amount: Decimal, business_date=
     exposure, rules in force) are a single database function call.
     """
     merchant_id = getattr(merchant, "pk", None)
-    state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=business_date)
+    today = business_date_today()
+    if business_date is not None and business_date > today:
+        raise ValidationFailed(f"An entry cannot be dated after today ({today.isoformat()}).", code="FUTURE_DATED")
+    # The limits in force today: an entry dated earlier still moves today's position.
+    state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=today)
     if state is None or state.chart is None:  # first use: no position row or chart yet
         ledger_setup_ensure(lender=lender)
-        state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=business_date)
+        state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=today)
     if state.reference_posted:
         return _same_event(lender=lender, reference=reference, kind=kind, amount=amount), None
     position = capital_position_from(lender=lender, balances=state.balances, rules=state.rules)
@@ -222,8 +226,10 @@ def donation_record(*, lender, amount: Decimal, reference: str, actor, business_
 
 @transaction.atomic
 def facility_open(*, lender, bank_name: str, limit: Decimal, annual_rate: Decimal, actor,
-                  opened_on: datetime.date | None = None) -> BorrowingFacility:
-    """Record a credit line from a bank; refused when it would make more lending banks than the rules allow."""
+                  opened_on: datetime.date | None = None, reference: str = "") -> BorrowingFacility:
+    """Record a credit line from a bank; refused when it would make more lending banks than the rules allow.
+
+    With a reference, the same request sent again returns the facility it opened."""
     limit = amount_check(limit, what="facility limit")
     bank_name = " ".join(bank_name.split())
     if not bank_name:
@@ -231,6 +237,9 @@ def facility_open(*, lender, bank_name: str, limit: Decimal, annual_rate: Decima
     if not isinstance(annual_rate, Decimal) or not Decimal("0") <= annual_rate <= Decimal("100"):
         raise ValidationFailed("The annual rate is a percentage between 0 and 100.", code="INVALID_RATE")
     lender_position_lock(lender)
+    opened = BorrowingFacility.objects.filter(lender=lender, reference=reference).first() if reference else None
+    if opened is not None:
+        return opened
     rules = rules_in_force_get(lender=lender, on=opened_on)
     banks = {name.casefold() for name in BorrowingFacility.objects.filter(lender=lender, state=FacilityState.ACTIVE)
              .values_list("bank_name", flat=True)}
@@ -240,7 +249,8 @@ def facility_open(*, lender, bank_name: str, limit: Decimal, annual_rate: Decima
             f"the rules allow at most {rules.max_lending_banks}.")
     facility = BorrowingFacility.objects.create(
         lender=lender, bank_name=bank_name, limit=limit, annual_rate=annual_rate, currency=lender.base_currency,
-        opened_on=opened_on or business_date_today(), created_by=actor if getattr(actor, "pk", None) else None)
+        opened_on=opened_on or business_date_today(), created_by=actor if getattr(actor, "pk", None) else None,
+        reference=reference)
     audit_record(actor=actor, action="facility_opened", subject=facility, to_state=facility.state,
                  data={"bank": bank_name, "limit": str(limit), "annual_rate": str(annual_rate)})
     return facility

@@ -153,7 +153,7 @@ def _facility_event(service):
 
 def _facility_open(lender, actor, data):
     return services.facility_open(lender=lender, bank_name=data["bank_name"], limit=data["limit"],
-                                  annual_rate=data["annual_rate"], actor=actor)
+                                  annual_rate=data["annual_rate"], actor=actor, reference=data["reference"])
 
 
 # kind → (title, form, service adapter, success message)

@@ -21,16 +21,16 @@ from tests.merchants.factories import MerchantFactory
 from .conftest import D
 
 
-def test_single_borrower_limit_is_rounded_half_up_from_net_capital_with_income_and_expenses(books, treasurer, merchant):
+def test_single_borrower_limit_is_cut_to_the_cent_from_net_capital_with_income_and_expenses(books, treasurer, merchant):
     equity_inject(lender=books, amount=D("1000000.00"), reference="eq", actor=treasurer)
     donation_record(lender=books, amount=D("0.30"), reference="gift", actor=treasurer)
     provision_post(lender=books, amount=D("0.20"), reference="prov", actor=treasurer)
     assert net_capital_get(lender=books) == D("1000000.10")
     limit = capital_position_get(lender=books).single_borrower_limit
-    assert limit == D("50000.01")  # 5% of 1,000,000.10 = 50,000.005, rounded half up
-    with pytest.raises(SingleBorrowerLimitExceeded, match="single-borrower limit of 50,000.01"):
-        loan_funding_post(lender=books, merchant=merchant, amount=D("50000.02"), reference="f1", actor=treasurer)
-    entry = loan_funding_post(lender=books, merchant=merchant, amount=D("50000.01"), reference="f2", actor=treasurer)
+    assert limit == D("50000.00")  # 5% of 1,000,000.10 = 50,000.005: rounding up would pass the 5%
+    with pytest.raises(SingleBorrowerLimitExceeded, match="single-borrower limit of 50,000.00"):
+        loan_funding_post(lender=books, merchant=merchant, amount=D("50000.01"), reference="f1", actor=treasurer)
+    entry = loan_funding_post(lender=books, merchant=merchant, amount=D("50000.00"), reference="f2", actor=treasurer)
     assert JournalEntry.objects.get(pk=entry.pk).reference == "f2" and entry.business_date
     assert merchant_exposure_get(merchant=merchant) == limit
 

@@ -70,13 +70,15 @@ def test_treasurer_records_equity_and_a_double_submit_posts_once(client, staff, 
     client.post("/backoffice/ledger/funding/equity/", form)
     assert JournalEntry.objects.filter(lender=books, kind=EntryKind.EQUITY_INJECTION).count() == 1
     assert cash_get(lender=books) == D("250000.00")
-    (event,) = [e for e in audit_trail_for(JournalEntry.objects.get(reference="bo-fixed-1"))]
+    (event,) = [e for e in audit_trail_for(JournalEntry.objects.get(reference="treasury:bo-fixed-1"))]
     assert event.action == "equity_injected" and event.actor == staff[Role.TREASURER]
 
 
 def test_treasurer_opens_a_facility_and_a_drawdown_past_the_cap_is_explained(client, staff, capitalised):
     client.force_login(staff[Role.TREASURER])
-    client.post("/backoffice/ledger/funding/facility/", {"bank_name": "Bank A", "limit": "900000", "annual_rate": "4.2"})
+    opening = {"bank_name": "Bank A", "limit": "900000", "annual_rate": "4.2", "reference": "bo-f-1"}
+    client.post("/backoffice/ledger/funding/facility/", opening)
+    client.post("/backoffice/ledger/funding/facility/", opening)  # submitted twice: one facility
     facility = BorrowingFacility.objects.get(lender=capitalised)
     response = client.post("/backoffice/ledger/funding/drawdown/",
                            {"facility": facility.pk, "amount": "600000.00", "reference": "bo-dd-1"}, follow=True)
