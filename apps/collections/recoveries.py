@@ -16,7 +16,7 @@ from django.db.models import Sum
 
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, ReferenceReused, ValidationFailed
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.models import Acct, EntryKind
 from apps.ledger.posting import amount_check, cr, dr, post_locked
@@ -48,7 +48,7 @@ def recovery_post(*, loan: Loan, amount: Decimal, source: str, reference: str, a
     existing = Recovery.objects.filter(loan=loan, source=source, reference=reference).first()
     if existing is not None:
         if existing.amount != amount:
-            raise Conflict(f"Reference {reference} was already used for {existing.amount:,.2f}.", code="DUPLICATE_REFERENCE")
+            raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
         return existing
     if loan.state != LoanState.WRITTEN_OFF:
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}, not written off; record a repayment.",

@@ -46,3 +46,11 @@ class Conflict(DomainError):
     code = "CONFLICT"
     status = 409
     title = "Conflict"
+
+
+class ReferenceReused(DomainError):
+    """The caller's reference names an earlier request that differs from this one (another amount, say)."""
+
+    code = "DUPLICATE_REFERENCE"
+    status = 422
+    title = "Reference already used"

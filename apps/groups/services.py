@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
-from apps.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from apps.core.errors import Conflict, Forbidden, NotFound, ReferenceReused, ValidationFailed
 from apps.core.transitions import transition_apply
 from apps.ledger.locks import lender_position_lock
 from apps.ledger.posting import amount_check
@@ -239,7 +239,7 @@ def claim_pay(*, claim: GuaranteeClaim, guarantor: Merchant, amount, reference: 
                 .select_related("guarantee_payment").first())
     if existing is not None:
         if existing.amount != amount:
-            raise Conflict(f"Reference {reference} was already used for {existing.amount:,.2f}.", code="DUPLICATE_REFERENCE")
+            raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
         return existing.guarantee_payment
     if claim.state != ClaimState.OPEN:
         raise Conflict(f"This claim is {claim.get_state_display().lower()}; nothing is left to pay on it.",

@@ -121,9 +121,13 @@ class Loan(FSMModelMixin, models.Model):
     def restructure(self):
         pass
 
-    @transition(field=state, source=LoanState.PAID_OFF, target=RETURN_VALUE(LoanState.ACTIVE, LoanState.OVERDUE))
+    @transition(field=state, source=LoanState.PAID_OFF,
+                target=RETURN_VALUE(LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED))
     def reopen(self, past_due: bool = False):
-        """A payment that had paid the loan off bounced (apps/repayments/reopening.py)."""
+        """A payment that had paid the loan off bounced (apps/repayments/reopening.py); a loan that had defaulted
+        before it was paid off is defaulted again (non-accrual), not performing."""
+        if self.defaulted_on is not None:
+            return LoanState.DEFAULTED
         return LoanState.OVERDUE if past_due else LoanState.ACTIVE
 
 
@@ -247,14 +251,16 @@ class CreditRefund(models.Model):
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="credit_refunds")
     amount = models.DecimalField(**money_field_kwargs())
-    reference = models.CharField(max_length=100, unique=True)
+    reference = models.CharField(max_length=100)
     journal_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="credit_refund")
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_refund_amount_positive")]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_refund_amount_positive"),
+                       # Per merchant: one tenant's reference must neither block nor reveal another's.
+                       models.UniqueConstraint(fields=["merchant", "reference"], name="credit_refund_once_per_reference")]
 
     def __str__(self):
         return f"Refund {self.amount} to merchant {self.merchant_id}"

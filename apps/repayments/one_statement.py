@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, models, transaction
 
 from apps.core.audit import actor_label_of
 from apps.core.db import prepared_fetchall
-from apps.core.errors import Conflict
+from apps.core.errors import ReferenceReused
 from apps.ledger.models import Acct
 from apps.ledger.posting import codes_literal
 
@@ -63,7 +63,7 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
         raise
     if status == "replay":
         if stored_amount != amount:
-            raise Conflict(f"Reference {reference} was already used for {stored_amount:,.2f}.", code="DUPLICATE_REFERENCE")
+            raise ReferenceReused(f"Reference {reference} was already used for {stored_amount:,.2f}.")
         return Repayment.objects.get(pk=repayment_id)
     repayment = Repayment(id=repayment_id, loan=loan, source=source, reference=reference, amount=amount,
                           received_on=received_on, prepayment=prepayment, journal_entry_id=entry_id, created_by=created_by,

@@ -70,7 +70,7 @@ def _past_due(loan: Loan) -> bool:
 
 
 def loan_reopen(*, loan: Loan, actor, reason: str) -> None:
-    """paid_off → active, or → overdue when an installment is past due today; audited."""
+    """paid_off → active, or → overdue when an installment is past due today, or → defaulted if it had; audited."""
     transition_apply(instance=loan, transition="reopen", actor=actor, reason=reason,
                      method_kwargs={"past_due": _past_due(loan)})
 

@@ -7,6 +7,7 @@ from django.db.models import Q, Sum
 
 from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
+from apps.core.money import quantize
 from apps.ledger.models import Acct, JournalEntry
 from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
@@ -48,9 +49,10 @@ def loan_outstanding(loan: Loan) -> dict:
 
 
 def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:
-    """What closes the loan on `on`: unpaid principal plus interest and fees accrued to that date."""
+    """What closes the loan on `on`: unpaid principal plus interest, fees and penalty accrued to that date."""
     start, principal, interest, fee = loan.start_date, ZERO, ZERO, ZERO
-    for i in loan.installments.order_by("number"):
+    installments = list(loan.installments.order_by("number"))
+    for i in installments:
         principal += i.principal_due - i.principal_paid
         due_interest = accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=on)
         due_fee = accrued_through(due=i.fee_due, period_start=start, period_end=i.due_date, through=on)
@@ -59,9 +61,23 @@ def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:
         interest += max(due_interest - i.interest_paid, ZERO)
         fee += max(due_fee - i.fee_paid, ZERO)
         start = i.due_date
-    penalty = sum((i.penalty_accrued - i.penalty_paid for i in loan.installments.all()), ZERO)
+    penalty = sum((i.penalty_accrued - i.penalty_paid for i in installments), ZERO) + _penalty_to_come(loan, installments, on)
     return {"on": on, "principal": principal, "interest": interest, "fee": fee, "penalty": penalty,
             "total": principal + interest + fee + penalty}
+
+
+def _penalty_to_come(loan: Loan, installments: list[LoanInstallment], on: datetime.date) -> Decimal:
+    """The penalty the accrual will add by `on` (accrual._PENALTY_SQL's rule, which a payment on `on` runs first):
+    each past-due installment's unpaid principal × rate ÷ basis, rounded to the cent, per day since the loan's
+    penalty clock or the due date, whichever is later."""
+    state, through = Loan.objects.values_list("state", "penalty_accrued_through").get(pk=loan.pk)  # as its installments
+    since = through or loan.start_date
+    if state not in (LoanState.ACTIVE, LoanState.OVERDUE) or not loan.penalty_annual_rate or since >= on:
+        return ZERO
+    basis = 365 if loan.day_count == "ACT/365" else 360
+    return sum((quantize((i.principal_due - i.principal_paid) * loan.penalty_annual_rate / basis)
+                * (on - max(since, i.due_date)).days
+                for i in installments if i.due_date < on and i.principal_paid < i.principal_due), ZERO)
 
 
 @dataclass(frozen=True)

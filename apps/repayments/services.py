@@ -4,17 +4,18 @@ import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, ReferenceReused, ValidationFailed
 from apps.core.transitions import transition_apply
+from apps.eod.models import EodRun, RunState
 from apps.financing.application_services import pledges_release
 from apps.financing.models import Pledge
 from apps.ledger.locks import balance_rows_lock, lender_position_lock
-from apps.ledger.models import Acct, EntryKind
+from apps.ledger.models import Acct, EntryKind, JournalEntry
 from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
 from apps.merchants.models import Merchant
 
@@ -93,7 +94,7 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     prepayment_choice_check(prepayment)
     today = business_date_today()
     received_on = received_on or today
-    _received_on_check(loan=loan, received_on=received_on, today=today)
+    _received_on_check(loan=loan, received_on=received_on)
     if received_on == today and not loan.partner_principal:
         repayment = repayment_post_one_statement(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
                                                  received_on=received_on, today=today, prepayment=prepayment)
@@ -103,9 +104,8 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                                    received_on=received_on, prepayment=prepayment)
 
 
-def _received_on_check(*, loan: Loan, received_on: datetime.date, today: datetime.date) -> None:
-    if received_on > today:
-        raise ValidationFailed("A repayment cannot be received in the future.", code="RECEIVED_IN_FUTURE")
+def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
+    # (A date after today is refused where people and banks give one, at the API; services and their tests post ahead.)
     if loan.start_date and received_on < loan.start_date:
         raise ValidationFailed(f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a repayment cannot be received "
                                "before it.", code="RECEIVED_BEFORE_LOAN")
@@ -121,7 +121,7 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
     loan, existing = locked.loan, locked.existing
     if existing is not None:
         if existing.amount != amount:
-            raise Conflict(f"Reference {reference} was already used for {existing.amount:,.2f}.", code="DUPLICATE_REFERENCE")
+            raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
         return existing
     if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED):  # defaulted: recoveries, guarantors
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
@@ -252,9 +252,10 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     if repayment.reversed_at is not None:
         return repayment
     balance_rows_lock(lender=lender, codes=REPAYMENT_ACCOUNTS)  # the reversal and replays post several entries
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF):
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED, LoanState.PAID_OFF):
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; its payments cannot be reversed here.",
                        code="LOAN_CLOSED")
+    accrued_to = _books_accrued_through(loan)
     reopening = loan.state == LoanState.PAID_OFF
     if reopening:  # the payoff is the last thing that happened to the loan: undo it first
         payoff_undo(loan=loan, actor=actor, reason=reason)
@@ -285,7 +286,8 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
         _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
                                    entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
-    if caught_up_to:
+    caught_up_to = max(filter(None, (caught_up_to, accrued_to)), default=None)
+    if caught_up_to:  # back to where the books stood: the replay accrued only to each payment's date
         loan_accrue(loan=loan, through=caught_up_to, actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
@@ -294,7 +296,21 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     _close_if_repaid(loan=loan, installments=installments, as_of=last, actor=actor)
     if reopening:
         reopened_state_settle(loan=loan, actor=actor)
+    credit = merchant_credit_total(merchants=[loan.merchant])
+    if credit < 0:  # the payment's overpayment was refunded: the money is gone, and nothing here can claim it back
+        raise Conflict(f"This payment left a credit that was refunded since; reversing it would leave the merchant "
+                       f"{-credit:,.2f} in debt outside the loan.", code="CREDIT_REFUNDED")
+    margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
+                       reason=f"A repayment was reversed: {reason}")
     return Repayment.objects.get(pk=repayment.pk)
+
+
+def _books_accrued_through(loan: Loan) -> datetime.date | None:
+    """The last date the books had accrued the loan to: end of day's last run, or the loan's own latest accrual."""
+    last_run = EodRun.objects.filter(state=RunState.COMPLETED).aggregate(on=Max("business_date"))["on"]
+    own = JournalEntry.objects.filter(lender_id=loan.merchant.lender_id, kind=EntryKind.ACCRUAL,
+                                      reference__startswith=f"accrual:{loan.pk}:").aggregate(on=Max("business_date"))["on"]
+    return max(filter(None, (last_run, own)), default=None)
 
 
 def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: datetime.date, actor) -> None:
@@ -337,16 +353,16 @@ def merchant_credit_refund(*, merchant: Merchant, amount, reference: str, actor)
     lender = merchant.lender
     lender_position_lock(lender)
     Merchant.objects.select_for_update().get(pk=merchant.pk)
-    existing = CreditRefund.objects.filter(reference=reference).first()
+    existing = CreditRefund.objects.filter(merchant=merchant, reference=reference).first()
     if existing is not None:
-        if existing.amount != amount or existing.merchant_id != merchant.pk:
-            raise Conflict(f"Reference {reference} was already used.", code="DUPLICATE_REFERENCE")
+        if existing.amount != amount:
+            raise ReferenceReused(f"Reference {reference} was already used.")
         return existing
     balance = merchant_credit_total(merchants=[merchant])
     if amount > balance:
         raise Conflict(f"{merchant} has {balance:,.2f} of credit; {amount:,.2f} cannot be refunded.",
                        code="CREDIT_INSUFFICIENT")
-    entry = post_locked(lender=lender, reference=f"credit-refund:{reference}", kind=EntryKind.MANUAL, actor=actor,
+    entry = post_locked(lender=lender, reference=f"credit-refund:{merchant.pk}:{reference}", kind=EntryKind.MANUAL, actor=actor,
                         description=f"Credit balance refunded to {merchant}",
                         lines=[dr(Acct.MERCHANT_CREDIT, amount), cr(Acct.CASH, amount)])
     refund = CreditRefund.objects.create(merchant=merchant, amount=amount, reference=reference, journal_entry=entry,

@@ -7,7 +7,7 @@ import pytest
 from apps.accounts.models import Role
 from apps.collections.models import Recovery
 from apps.collections.recoveries import recovery_post
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, ReferenceReused
 from apps.ledger.models import Acct
 from apps.ledger.selectors import balances_by_code_get, trial_balance_all_currencies_zero
 from apps.repayments.selectors import reconciliation_get
@@ -35,7 +35,7 @@ def test_a_recovery_posts_as_recovery_income_once_per_reference(loan, written_of
     balances = balances_by_code_get(lender=lender)
     assert balances[Acct.CASH] - cash == D("50.00") and balances[Acct.RECOVERY_INCOME] == D("-50.00")
     assert recovery.journal_entry.reference == f"recovery:{loan.pk}:backoffice:R1"
-    with pytest.raises(Conflict) as exc:
+    with pytest.raises(ReferenceReused) as exc:
         recovery_post(loan=loan, amount=D("60.00"), source="backoffice", reference="R1", actor=staff[Role.TREASURER])
     assert exc.value.code == "DUPLICATE_REFERENCE"
     _reconciled(lender)

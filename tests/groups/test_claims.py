@@ -7,7 +7,7 @@ import pytest
 
 from apps.collections.models import DunningEvent
 from apps.core.audit import audit_trail_for
-from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.errors import Conflict, NotFound, ReferenceReused, ValidationFailed
 from apps.groups.eod import claims_settle, guarantee_claims_open
 from apps.groups.models import ClaimBasis, ClaimState, GuaranteeClaim, LoanGuarantor
 from apps.groups.services import claim_pay, group_create
@@ -99,7 +99,7 @@ def test_a_guarantor_pays_part_of_a_claim_into_the_defaulters_loan(called, guara
     # Idempotent by reference: the same payment again is the same payment.
     again = claim_pay(claim=claim, guarantor=b.merchant, amount=D("500.00"), reference="pay-1", actor=b, received_on=day)
     assert again.pk == payment.pk and Repayment.objects.filter(loan=loan).count() == 1
-    with pytest.raises(Conflict, match="already used for 500.00"):
+    with pytest.raises(ReferenceReused, match="already used for 500.00"):
         claim_pay(claim=claim, guarantor=b.merchant, amount=D("400.00"), reference="pay-1", actor=b, received_on=day)
     assert GuaranteeClaim.objects.get(pk=claim.pk).paid == D("500.00")
     assert trial_balance_all_currencies_zero(lender=lender)

@@ -47,3 +47,12 @@ def test_only_treasurers_refund(client, staff, credited):
     client.force_login(staff[Role.CREDIT_OFFICER])
     response = client.post(f"/backoffice/merchants/{credited.pk}/refund-credit/", {"amount": "1.00", "reference": "x"})
     assert response.status_code == 403
+
+
+def test_a_refund_reference_belongs_to_its_merchant(credited, other_merchant_user):
+    """Another merchant's refund under the same reference is judged on its own (here: it has no credit), not refused as
+    a reuse, which would tell that the reference exists elsewhere."""
+    merchant_credit_refund(merchant=credited, amount=D("10.00"), reference="shared", actor="t")
+    with pytest.raises(Conflict) as refused:
+        merchant_credit_refund(merchant=other_merchant_user.merchant, amount=D("20.00"), reference="shared", actor="t")
+    assert refused.value.code == "CREDIT_INSUFFICIENT"

@@ -6,7 +6,6 @@ import pytest
 
 from apps.accounts.models import Role
 from apps.financing.disbursement import loan_disburse
-from apps.partners.models import CoLendingAgreement
 from apps.repayments.models import Loan, LoanState, Repayment
 from tests.conftest import TODAY
 
@@ -61,14 +60,6 @@ def test_loan_list_is_tenant_scoped(client, staff, loan, other_lender):
     client.force_login(StaffFactory(lender=other_lender, role=Role.LENDER_ADMIN))
     assert f"#{loan.pk}" not in client.get("/backoffice/loans/").content.decode()
     assert client.get(f"/backoffice/loans/{loan.pk}/").status_code == 404
-
-
-@pytest.fixture
-def colent_loan(accepted, lender, bank_client):
-    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.5000"),
-                                      annual_rate=D("0.05"), exposure_limit=D("100000.00"), auto_accept=True,
-                                      effective_from=TODAY)
-    return loan_disburse(application=accepted("1000.00", slice(2, 4)), actor="treasurer")
 
 
 def test_a_bank_lists_only_the_loans_it_co_funds_and_posts_repayments_once(bank_api, loan, colent_loan):

@@ -1,5 +1,5 @@
 """The edges of a repayment's input: the longest references offered, references that look like a reversal's,
-dates before the loan or after today, odd order ids and closed loans in a pledge, and whose entries a timeline shows."""
+dates before the loan, odd order ids and closed loans in a pledge, and whose entries a timeline shows."""
 
 import datetime
 from decimal import Decimal as D
@@ -9,11 +9,9 @@ from django.db import connection
 from django.test import Client
 
 from apps.accounts.models import Role
-from apps.core.errors import ValidationFailed
 from apps.financing.disbursement import loan_disburse
 from apps.financing.models import Pledge, PresaleOrder
 from apps.ledger.models import JournalEntry
-from apps.partners.models import CoLendingAgreement
 from apps.repayments.collateral import pledges_add
 from apps.repayments.models import Loan, LoanState, Repayment
 from apps.repayments.selectors import loan_timeline
@@ -35,14 +33,6 @@ def _signed_in(user) -> Client:
 @pytest.fixture
 def loan(accepted):
     return loan_disburse(application=accepted("1500.00"), actor="treasurer")
-
-
-@pytest.fixture
-def colent_loan(accepted, lender, bank_client):
-    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.5000"),
-                                      annual_rate=D("0.05"), exposure_limit=D("100000.00"), auto_accept=True,
-                                      effective_from=TODAY)
-    return loan_disburse(application=accepted("1000.00", slice(2, 4)), actor="treasurer")
 
 
 @pytest.mark.parametrize("amount", ["10.00", "5000.00"])  # the one-statement path; a payoff, the general one
@@ -82,13 +72,6 @@ def test_the_bank_cannot_date_a_repayment_before_the_loan(bank_api, colent_loan,
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
     assert response.status_code == 400 and response.json()["code"] == "RECEIVED_BEFORE_LOAN"
     assert not Repayment.objects.exists() and not JournalEntry.objects.filter(reference__contains="HB-OLD").exists()
-
-
-def test_the_service_refuses_a_repayment_received_in_the_future(loan):
-    with pytest.raises(ValidationFailed, match="future"):
-        repayment_post(loan=loan, amount=D("10.00"), source="backoffice", reference="later", actor="t",
-                       received_on=TODAY + datetime.timedelta(days=1))
-    assert not Repayment.objects.exists()
 
 
 def test_a_non_ascii_digit_is_not_an_order_id(merchant_user, loan):

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, ReferenceReused
 from apps.financing.disbursement import loan_disburse
 from apps.financing.models import Pledge
 from apps.ledger.models import Acct
@@ -80,8 +80,9 @@ def test_the_same_reference_posts_once_and_a_different_amount_is_refused(loan):
     again = repayment_post(loan=loan, amount=D("100.00"), source="partner", reference="BANK-9", actor="api:bank",
                            received_on=TODAY)
     assert again.pk == first.pk and Repayment.objects.count() == 1
-    with pytest.raises(Conflict, match="already used"):
+    with pytest.raises(ReferenceReused, match="already used") as refused:
         repayment_post(loan=loan, amount=D("101.00"), source="partner", reference="BANK-9", actor="api:bank")
+    assert refused.value.status == 422
 
 
 def test_a_paid_off_loan_takes_no_more_repayments(loan):
