@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 
 from apps.ledger.models import MerchantExposure
 from apps.merchants.models import Merchant
-from apps.repayments.models import Loan, LoanInstallment, LoanState
+from apps.repayments.models import REPAYABLE_STATES, Loan, LoanInstallment, LoanState
 
 from .models import (
     ClaimState,
@@ -22,7 +22,7 @@ from .models import (
 
 ZERO = Decimal("0.00")
 # Loans whose guarantees still bind: a guarantor cannot leave the group while one of these is guaranteed.
-LIVE_LOAN_STATES = (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED)
+LIVE_LOAN_STATES = REPAYABLE_STATES
 # A member in this state makes the group "have a defaulted member" (contagion downgrade).
 DEFAULTED_LOAN_STATES = (LoanState.DEFAULTED, LoanState.WRITTEN_OFF)
 _MONEY = DecimalField(max_digits=20, decimal_places=2)

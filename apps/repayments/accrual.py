@@ -184,8 +184,12 @@ def loan_accrual_lines(*, loan: Loan, through: datetime.date) -> list:
     return accrual_lines(interest=interest, fee=fee, penalty=penalty)
 
 
+def accrual_reference_prefix(*, loan_id: int) -> str:
+    return f"accrual:{loan_id}:"
+
+
 def accrual_reference(*, loan_id: int, through: datetime.date) -> str:
-    return f"accrual:{loan_id}:{through.isoformat()}"
+    return f"{accrual_reference_prefix(loan_id=loan_id)}{through.isoformat()}"
 
 
 def accrual_description(*, loan_id: int, through: datetime.date) -> str:

@@ -101,7 +101,7 @@ def loan_accelerate(*, loan: Loan, as_of: datetime.date, actor, reason: str) -> 
 def pledges_add(*, loan: Loan, order_ids: list, actor, as_of: datetime.date) -> int:
     """Pledge replacement orders to a loan (to cure a margin call); each must be eligible and unpledged."""
     # The merchant first (the global lock order): two pledges of the same order queue here, and the second sees it taken.
-    Merchant.objects.select_for_update().filter(pk=loan.merchant_id).exists()
+    Merchant.objects.select_for_update().get(pk=loan.merchant_id)
     state = Loan.objects.values_list("state", flat=True).get(pk=loan.pk)
     if state not in (LoanState.ACTIVE, LoanState.OVERDUE):
         raise Conflict(f"Loan #{loan.pk} is {LoanState(state).label.lower()}; it takes no more pledges.", code="LOAN_CLOSED")

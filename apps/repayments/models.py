@@ -134,6 +134,8 @@ class Loan(FSMModelMixin, models.Model):
 # Non-accrual: end of day stops accruing interest and fees on a defaulted loan, so only what is on its
 # books (accrued, unpaid) is owed or quoted; repayments must never settle interest never accrued.
 NON_ACCRUAL_STATES = (LoanState.DEFAULTED,)
+# The states a loan takes payments in (a defaulted loan's come from recoveries, guarantors and sweeps).
+REPAYABLE_STATES = (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED)
 
 
 class InstallmentStatus(models.TextChoices):

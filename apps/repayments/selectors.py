@@ -12,7 +12,7 @@ from apps.ledger.models import Acct, JournalEntry
 from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
 
-from .accrual import accrued_through
+from .accrual import accrual_reference_prefix, accrued_through
 from .models import NON_ACCRUAL_STATES, CreditRefund, Loan, LoanInstallment, LoanState, RepaymentAllocation
 
 ZERO = Decimal("0.00")
@@ -165,7 +165,7 @@ class TimelineEvent:
 def loan_timeline(*, loan: Loan) -> list:
     """Every event of a loan, oldest first: audited state changes and decisions, and each journal
     entry it caused (disbursement, accruals, repayments, reversals, replays, schedule recomputations)."""
-    prefixes = [f"disbursement:{loan.application_id}:", f"accrual:{loan.pk}:", f"repayment:{loan.pk}:",
+    prefixes = [f"disbursement:{loan.application_id}:", accrual_reference_prefix(loan_id=loan.pk), f"repayment:{loan.pk}:",
                 f"payoff-accrual-release:{loan.pk}:", f"write-off:{loan.pk}:", f"recovery:{loan.pk}:",
                 f"schedule:{loan.pk}:"]
     query = Q(reference=f"payoff-accrual-release:{loan.pk}")  # the first payoff's; later ones are numbered after a colon

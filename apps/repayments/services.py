@@ -19,12 +19,20 @@ from apps.ledger.models import Acct, EntryKind, JournalEntry
 from apps.ledger.posting import amount_check, cr, dr, journal_reverse, post_locked
 from apps.merchants.models import Merchant
 
-from .accrual import accrued_through, loan_accrual_lines, loan_accrual_post, loan_accrue, penalties_unwind
+from .accrual import (
+    accrual_reference_prefix,
+    accrued_through,
+    loan_accrual_lines,
+    loan_accrual_post,
+    loan_accrue,
+    penalties_unwind,
+)
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
 from .locks import loan_installments_lock, loan_lock
 from .models import (
     NON_ACCRUAL_STATES,
+    REPAYABLE_STATES,
     CreditRefund,
     Loan,
     LoanInstallment,
@@ -123,7 +131,7 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
         if existing.amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
         return existing
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED):  # defaulted: recoveries, guarantors
+    if loan.state not in REPAYABLE_STATES:
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
     accrued = loan_accrual_lines(loan=loan, through=received_on)
@@ -252,7 +260,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     if repayment.reversed_at is not None:
         return repayment
     balance_rows_lock(lender=lender, codes=REPAYMENT_ACCOUNTS)  # the reversal and replays post several entries
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED, LoanState.PAID_OFF):
+    if loan.state not in (*REPAYABLE_STATES, LoanState.PAID_OFF):
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; its payments cannot be reversed here.",
                        code="LOAN_CLOSED")
     accrued_to = _books_accrued_through(loan)
@@ -309,7 +317,7 @@ def _books_accrued_through(loan: Loan) -> datetime.date | None:
     """The last date the books had accrued the loan to: end of day's last run, or the loan's own latest accrual."""
     last_run = EodRun.objects.filter(state=RunState.COMPLETED).aggregate(on=Max("business_date"))["on"]
     own = JournalEntry.objects.filter(lender_id=loan.merchant.lender_id, kind=EntryKind.ACCRUAL,
-                                      reference__startswith=f"accrual:{loan.pk}:").aggregate(on=Max("business_date"))["on"]
+                                      reference__startswith=accrual_reference_prefix(loan_id=loan.pk)).aggregate(on=Max("business_date"))["on"]
     return max(filter(None, (last_run, own)), default=None)
 
 

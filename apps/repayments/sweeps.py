@@ -7,7 +7,7 @@ from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.financing.models import Pledge
 
-from .models import LoanState, Repayment, RepaymentSource
+from .models import REPAYABLE_STATES, Repayment, RepaymentSource
 from .services import repayment_post
 
 
@@ -23,7 +23,7 @@ def settlement_sweep(*, order, actor) -> Repayment | None:
     pledge = (Pledge.objects.select_related("application__loan")
               .filter(order=order, released_at__isnull=True).first())
     loan = getattr(pledge.application, "loan", None) if pledge else None
-    if loan is None or loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED):  # what takes payments
+    if loan is None or loan.state not in REPAYABLE_STATES:
         return None
     repayment = repayment_post(loan=loan, amount=order.settled_amount, source=RepaymentSource.SWEEP,
                                reference=f"order:{order.external_id}", actor=actor,
