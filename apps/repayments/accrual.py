@@ -212,9 +212,14 @@ def loan_accrual_post(*, loan: Loan, through: datetime.date, lines: list, actor)
 
 
 def penalties_unwind(*, loan: Loan, after: datetime.date, actor, reference: str) -> None:
-    """Take back the penalty accrued for days after `after` (the caller holds the loan's locks)."""
+    """Take back the penalty accrued for days after `after` (the caller holds the loan's locks).
+
+    A row whose days straddle `after` keeps its days up to it: its amount is one day's penalty times its days
+    (repayments_loan_accrue), so the days after are taken back exactly and the re-accrual starts at `after`.
+    """
     rows = list(PenaltyAccrual.objects.filter(loan=loan, period_end__gt=after))
-    total = sum((r.amount for r in rows), ZERO)
+    taken = {r.pk: _penalty_after(r, after) for r in rows}
+    total = sum(taken.values(), ZERO)
     if not total:
         return
     post_locked(lender=loan.merchant.lender, reference=reference, kind=EntryKind.ACCRUAL, actor=actor, business_date=after,
@@ -222,9 +227,21 @@ def penalties_unwind(*, loan: Loan, after: datetime.date, actor, reference: str)
                 lines=[dr(Acct.PENALTY_INCOME, total), cr(Acct.LOANS_PENALTIES, total)])
     by_installment: dict[int, Decimal] = {}
     for r in rows:
-        by_installment[r.installment_id] = by_installment.get(r.installment_id, ZERO) + r.amount
+        by_installment[r.installment_id] = by_installment.get(r.installment_id, ZERO) + taken[r.pk]
     for installment in LoanInstallment.objects.select_for_update().filter(pk__in=by_installment):
         installment.penalty_accrued -= by_installment[installment.pk]
         installment.save(update_fields=["penalty_accrued"])
-    PenaltyAccrual.objects.filter(pk__in=[r.pk for r in rows]).delete()  # derived rows; the journal keeps history
+    kept = [r for r in rows if r.period_start < after]
+    for r in kept:
+        r.amount, r.period_end = r.amount - taken[r.pk], after
+    PenaltyAccrual.objects.bulk_update(kept, ["amount", "period_end"])
+    # Derived rows; the journal keeps the history.
+    PenaltyAccrual.objects.filter(pk__in=[r.pk for r in rows if r.period_start >= after]).delete()
     Loan.objects.filter(pk=loan.pk).update(penalty_accrued_through=after)
+
+
+def _penalty_after(row: PenaltyAccrual, after: datetime.date) -> Decimal:
+    """The part of a penalty accrual for its days after `after`."""
+    if row.period_start >= after:
+        return row.amount
+    return quantize(row.amount * (row.period_end - after).days / (row.period_end - row.period_start).days)

@@ -10,6 +10,7 @@ them in order, each with its own snapshot taken after the previous one's lock wa
 so what is read after a lock is current).
 """
 
+import datetime
 from dataclasses import dataclass
 
 from django.db import connection
@@ -24,11 +25,13 @@ from .models import Loan, LoanInstallment, MarginCallState, Repayment
 class LoanLocked:
     loan: Loan  # read under its lock; .merchant read under its lock, .merchant.lender the caller's
     existing: Repayment | None  # the repayment already posted for (source, reference), if any
+    later: bool = False  # whether a live payment received after `later_than` is on the loan (when asked)
 
 
-def loan_lock(*, loan: Loan, source: str, reference: str, position: bool = True) -> LoanLocked:
-    """Lock the lender position (unless `position` is false), the loan's merchant and the loan, read them and look the
-    reference up: one round trip."""
+def loan_lock(*, loan: Loan, source: str, reference: str, position: bool = True,
+              later_than: datetime.date | None = None) -> LoanLocked:
+    """Lock the lender position (unless `position` is false), the loan's merchant and the loan, read them, look the
+    reference up and (given `later_than`) whether payments received after that date are live: one round trip."""
     lender = loan.merchant.lender
     position_sql = "SELECT id FROM ledger_lenderposition WHERE lender_id = %s" + (" FOR UPDATE" if position else "")
     statements = [
@@ -38,17 +41,21 @@ def loan_lock(*, loan: Loan, source: str, reference: str, position: bool = True)
         (f"SELECT {_columns(Repayment)} FROM repayments_repayment WHERE loan_id = %s AND source = %s AND reference = %s",
          [loan.pk, source, reference]),
     ]
-    held, merchants, loans, existing = _run(statements)
+    if later_than is not None:
+        statements.append(("SELECT 1 FROM repayments_repayment WHERE loan_id = %s AND reversed_at IS NULL"
+                           " AND received_on > %s LIMIT 1", [loan.pk, later_than]))
+    held, merchants, loans, existing, *later = _run(statements)
     if not held:  # the lender's books were never set up: lender_position_lock does it, then lock again
         lender_position_lock(lender)
-        held, merchants, loans, existing = _run(statements)
+        held, merchants, loans, existing, *later = _run(statements)
     if not loans:
         raise Loan.DoesNotExist(f"Loan #{loan.pk} does not exist.")
     merchant = _instance(Merchant, merchants[0])
     merchant.lender = lender
     locked = _instance(Loan, loans[0])
     locked.merchant = merchant
-    return LoanLocked(loan=locked, existing=_instance(Repayment, existing[0]) if existing else None)
+    return LoanLocked(loan=locked, existing=_instance(Repayment, existing[0]) if existing else None,
+                      later=bool(later and later[0]))
 
 
 def loan_installments_lock(*, loan: Loan) -> tuple[list[LoanInstallment], bool]:

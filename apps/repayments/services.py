@@ -124,8 +124,10 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
                             prepayment: str) -> Repayment:
     # Written for few round trips: the locks in order with the loan and the reference look-up (one), the accrual (two),
     # the installments with the margin-call flag (one), the installments' update, the entries (one each), the rows.
+    backdated = received_on < business_date_today()
     locked = loan_lock(loan=loan, source=source, reference=reference,
-                       position=_lowers_net_capital(loan=loan, received_on=received_on))
+                       position=_lowers_net_capital(loan=loan, received_on=received_on),
+                       later_than=received_on if backdated else None)
     loan, existing = locked.loan, locked.existing
     if existing is not None:
         if existing.amount != amount:
@@ -134,6 +136,12 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
     if loan.state not in REPAYABLE_STATES:
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
+    if backdated and loan.state not in NON_ACCRUAL_STATES and (
+            locked.later or (loan.penalty_accrued_through or received_on) > received_on):
+        # Payments received after it were posted first, or penalty ran on past its date: it goes in date order. (A
+        # non-accrual loan would not accrue the penalty taken back again: its late payments are added as they come.)
+        return _repayment_insert_in_date_order(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
+                                               received_on=received_on, prepayment=prepayment)
     accrued = loan_accrual_lines(loan=loan, through=received_on)
     installments, margin_call_open = loan_installments_lock(loan=loan)
     # The entries come only now: the balance rows every repayment of the lender moves are held from the first of them
@@ -271,32 +279,16 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
                 .order_by("received_on", "id"))
-    # The reversal's and the replays' references name the entry they undo or redo, after a word that is no source: no
-    # payment's own reference (repayment:<loan>:<source>:<its reference>) can take them first.
-    for r in live:  # undo the bounced payment and everything after it
-        journal_reverse(entry=r.journal_entry, reference=f"repayment:{loan.pk}:reversal:{r.journal_entry_id}", actor=actor,
-                        reason=reason)
-        _installments_apply(installments, list(r.allocations.all()), sign=-1)
-        r.allocations.all().delete()  # derived rows; the journal keeps the history
+    _payments_undo(loan=loan, installments=installments, payments=live, actor=actor, reason=reason)
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in live}, actor=actor)
     if reopening:  # before the replay: only an open loan accrues
         loan_reopen(loan=loan, actor=actor, reason=f"A payment that had paid it off was reversed: {reason}")
-    caught_up_to = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
-    penalties_unwind(loan=loan, after=repayment.received_on, actor=actor, reference=f"penalty-unwind:{repayment.pk}")
-    # penalties_unwind moves the penalty clock back only when it found penalty to take back; with none (the
-    # bounced payment had kept everything current) the days after it must still be accrued again.
-    Loan.objects.filter(pk=loan.pk, penalty_accrued_through__gt=repayment.received_on) \
-        .update(penalty_accrued_through=repayment.received_on)
-    for r in live[1:]:  # replay, oldest first, accruing up to each payment as it did
-        loan_accrue(loan=loan, through=r.received_on, actor=actor)
-        installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
-        _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
-                                   entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
-    caught_up_to = max(filter(None, (caught_up_to, accrued_to)), default=None)
-    if caught_up_to:  # back to where the books stood: the replay accrued only to each payment's date
-        loan_accrue(loan=loan, through=caught_up_to, actor=actor)
+    caught_up_to = _penalties_rewind(loan=loan, to=repayment.received_on, actor=actor,
+                                     reference=f"penalty-unwind:{repayment.pk}")
+    _payments_replay(loan=loan, payments=live[1:], actor=actor)
+    _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
@@ -311,6 +303,96 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
                        reason=f"A repayment was reversed: {reason}")
     return Repayment.objects.get(pk=repayment.pk)
+
+
+def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str, reference: str, actor,
+                                    received_on: datetime.date, prepayment: str) -> Repayment:
+    """Post a payment that arrived late (the caller holds the position, merchant and loan locks) where its date puts it.
+
+    The payments received after it are undone, the penalty accrued after its date taken back; it is posted as of
+    its date; the later payments are re-applied in date order and the books accrued back to where they stood, so
+    the loan ends exactly as if the payments had arrived in date order (as a reversal does, the other way round).
+    """
+    accrued_to = _books_accrued_through(loan)
+    installments, margin_call_open = loan_installments_lock(loan=loan)
+    balance_rows_lock(lender=loan.merchant.lender, codes=REPAYMENT_ACCOUNTS)
+    later = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True,
+                                                              received_on__gt=received_on).order_by("received_on", "id"))
+    why = f"A payment received on {received_on.isoformat()} arrived after them"
+    _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
+    prepayments_restore(loan=loan, repayment_ids={r.pk for r in later}, actor=actor)
+    caught_up_to = _penalties_rewind(loan=loan, to=received_on, actor=actor,
+                                     reference=f"penalty-unwind:{loan.pk}:{source}:{reference}")
+    loan_accrue(loan=loan, through=received_on, actor=actor)
+    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on,
+                          prepayment=prepayment)
+    totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
+                                        entry_reference=entry_reference(loan_id=loan.pk, source=source, reference=reference))
+    _payments_replay(loan=loan, payments=later, actor=actor, repaid_before=(repayment, *later[:-1]))
+    _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
+    audit_record(actor=actor, action="repayment_posted", subject=loan,
+                 data={"amount": str(amount), "source": source, "reference": reference,
+                       **{k: str(v) for k, v in totals.items() if v}, "replayed": [r.pk for r in later]})
+    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    _close_if_repaid(loan=loan, installments=installments, as_of=later[-1].received_on if later else received_on,
+                     actor=actor)
+    if margin_call_open or later:
+        margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
+                           reason="Repayment received")
+    return repayment
+
+
+def _payments_undo(*, loan: Loan, installments: list[LoanInstallment], payments: list[Repayment], actor, reason: str) -> None:
+    """Reverse the payments' entries and take their allocations off the (locked) installments, latest state first.
+
+    The reversal's reference names the entry it undoes, after a word that is no source: no payment's own reference
+    (repayment:<loan>:<source>:<its reference>) can take it first.
+    """
+    for r in payments:
+        journal_reverse(entry=r.journal_entry, reference=f"repayment:{loan.pk}:reversal:{r.journal_entry_id}", actor=actor,
+                        reason=reason)
+        _installments_apply(installments, list(r.allocations.all()), sign=-1)
+        r.allocations.all().delete()  # derived rows; the journal keeps the history
+
+
+def _penalties_rewind(*, loan: Loan, to: datetime.date, actor, reference: str) -> datetime.date | None:
+    """Move the penalty clock back to `to`, taking back what was accrued after it; where the clock stood."""
+    stood = Loan.objects.values_list("penalty_accrued_through", flat=True).get(pk=loan.pk)
+    penalties_unwind(loan=loan, after=to, actor=actor, reference=reference)
+    # penalties_unwind moves the clock back only when it found penalty to take back; with none (the payments had
+    # kept everything current) the days after `to` must still be accrued again.
+    Loan.objects.filter(pk=loan.pk, penalty_accrued_through__gt=to).update(penalty_accrued_through=to)
+    return stood
+
+
+def _payments_replay(*, loan: Loan, payments: list[Repayment], actor, repaid_before: tuple = ()) -> None:
+    """Re-apply undone payments oldest first, accruing up to each one's date as it did.
+
+    `repaid_before` pairs each with the payment posted just before it: if that one repaid the loan, the rest
+    would be overpayment on a closed loan, which is not done here (409 LATE_PAYOFF; nothing is written).
+    """
+    for n, r in enumerate(payments):
+        if n < len(repaid_before):
+            _refuse_if_repaid(loan=loan, by=repaid_before[n])
+        loan_accrue(loan=loan, through=r.received_on, actor=actor)
+        installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+        _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
+                                   entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
+
+
+def _refuse_if_repaid(*, loan: Loan, by: Repayment) -> None:
+    installments = list(LoanInstallment.objects.filter(loan=loan).order_by("number"))
+    if not any(o.fee or o.interest or o.principal for o in _owed(loan, installments, by.received_on)):
+        raise Conflict(f"The payment received on {by.received_on.isoformat()} repays loan #{loan.pk}, which has payments "
+                       "received after it; reverse those first, then post it again.", code="LATE_PAYOFF")
+
+
+def _accrual_catch_up(*, loan: Loan, stood: tuple, actor) -> None:
+    """Back to where the books stood (the latest of the dates given): a replay accrues only to each payment's date."""
+    to = max(filter(None, stood), default=None)
+    if to:
+        loan_accrue(loan=loan, through=to, actor=actor)
 
 
 def _books_accrued_through(loan: Loan) -> datetime.date | None:
