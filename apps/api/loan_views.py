@@ -23,7 +23,8 @@ class LoanSerializer(serializers.ModelSerializer):
     class Meta:
         model = Loan
         fields = ["id", "merchant", "product", "repayment_method", "currency", "principal", "lender_principal",
-                  "partner_principal", "annual_rate", "apr", "start_date", "maturity_date", "state", "disbursed_at"]
+                  "partner_principal", "partner_annual_rate", "annual_rate", "apr", "start_date", "maturity_date", "state",
+                  "disbursed_at"]
         ref_name = "PartnerLoan"
 
 

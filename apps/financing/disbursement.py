@@ -51,6 +51,7 @@ def loan_disburse(*, application: FinancingApplication, actor) -> Loan:
     loan = Loan.objects.create(
         merchant=merchant, application=application, currency=application.currency, principal=offer.principal,
         lender_principal=lender_part, partner_principal=partner_part, partner_bank=share.partner_bank if share else None,
+        partner_annual_rate=share.agreement.annual_rate if share else 0,
         annual_rate=offer.annual_rate, day_count=offer.day_count, apr=offer.apr, start_date=offer.start_date,
         maturity_date=offer.maturity_date, product=product.kind, repayment_method=product.method,
         allocation_strategy=product.allocation_strategy, penalty_annual_rate=product.penalty_annual_rate,

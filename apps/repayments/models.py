@@ -54,6 +54,8 @@ class Loan(FSMModelMixin, models.Model):
     partner_principal = models.DecimalField(**money_field_kwargs())
     partner_bank = models.ForeignKey("partners.PartnerBank", null=True, blank=True, on_delete=models.PROTECT,
                                      related_name="loans")
+    # The bank earns its agreement's rate on its share (apps/repayments/shares.py), copied at disbursement.
+    partner_annual_rate = models.DecimalField(max_digits=7, decimal_places=4, default=0, db_default=0)
     annual_rate = models.DecimalField(max_digits=7, decimal_places=4)
     day_count = models.CharField(max_length=8, default="ACT/360")
     # Contract terms fixed at disbursement: penalty interest on overdue principal, per year.

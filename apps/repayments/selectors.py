@@ -136,16 +136,18 @@ def merchant_credit_total(*, merchants) -> Decimal:
 
 
 def _partner_interest_collected(lender) -> Decimal:
-    """The partner banks' share of interest collected (shares.lender_part, set-based)."""
+    """The partner banks' share of interest collected (shares.lender_interest_part, set-based)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT COALESCE(SUM(t.paid - ROUND(t.paid * l.lender_principal / l.principal, 2)), 0)
+            SELECT COALESCE(SUM(t.paid - ROUND(t.paid * (w.whole - LEAST(l.partner_principal * l.partner_annual_rate, w.whole))
+                                               / w.whole, 2)), 0)
             FROM repayments_loan l
             JOIN merchants_merchant m ON m.id = l.merchant_id
             JOIN (SELECT loan_id, SUM(interest_paid) AS paid FROM repayments_loaninstallment GROUP BY loan_id) t
               ON t.loan_id = l.id
-            WHERE m.lender_id = %s AND l.partner_principal <> 0
+            CROSS JOIN LATERAL (SELECT l.principal * l.annual_rate AS whole) w
+            WHERE m.lender_id = %s AND l.partner_principal <> 0 AND w.whole <> 0
             """,
             [lender.pk],
         )

@@ -53,7 +53,7 @@ from .reopening import (
 )
 from .revisions import prepayments_restore, schedule_rows
 from .selectors import merchant_credit_total
-from .shares import lender_part
+from .shares import lender_interest_part, lender_part
 
 ZERO = Decimal("0.00")
 # Every account a repayment's entries can move: its accrual, a reshape, the repayment, a payoff's release.
@@ -80,9 +80,9 @@ def _owed(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date)
     return owed
 
 
-def _lender_share(loan: Loan, collected_before: Decimal, collected_now: Decimal) -> Decimal:
+def _lender_share(loan: Loan, collected_before: Decimal, collected_now: Decimal, part=lender_part) -> Decimal:
     """The lender's part of `collected_now`, computed cumulatively so the parts never drift by a cent."""
-    return lender_part(loan, collected_before + collected_now) - lender_part(loan, collected_before)
+    return part(loan, collected_before + collected_now) - part(loan, collected_before)
 
 
 def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
@@ -210,7 +210,8 @@ def _allocate_and_post(*, repayment: Repayment, installments: list[LoanInstallme
     if totals["principal"] - lender_principal:
         # The partner bank's share: no longer owed by the merchant, still owed by the lender to the bank.
         lines.append(cr(Acct.LOANS_PRINCIPAL, totals["principal"] - lender_principal))
-    partner_interest = totals["interest"] - _lender_share(loan, interest_before, totals["interest"])
+    partner_interest = totals["interest"] - _lender_share(loan, interest_before, totals["interest"],
+                                                          part=lender_interest_part)
     if partner_interest:
         # The bank earns its share of the interest collected: income no longer, owed to the bank instead.
         lines += [dr(Acct.INTEREST_INCOME, partner_interest), cr(Acct.DUE_TO_PARTNER_BANKS, partner_interest)]

@@ -12,3 +12,17 @@ def lender_part(loan, total: Decimal) -> Decimal:
     which is ROUND_HALF_UP for these non-negative amounts).
     """
     return quantize(total * loan.lender_principal / loan.principal)
+
+
+def lender_interest_part(loan, total: Decimal) -> Decimal:
+    """The lender's part of interest collected on a loan: the bank earns its agreement's rate on its share.
+
+    Both parts' principal is repaid in proportion, so the bank's share of every interest payment is the fixed
+    fraction (its principal × its rate) ÷ (the loan's principal × the loan's rate), never more than all of it;
+    the lender keeps the rest, its own share's interest and the spread. The reconciliation computes the same
+    split in SQL (selectors._partner_interest_collected).
+    """
+    whole = loan.principal * loan.annual_rate
+    if not loan.partner_principal or not whole:
+        return total
+    return quantize(total * (whole - min(loan.partner_principal * loan.partner_annual_rate, whole)) / whole)

@@ -100,8 +100,29 @@ def test_a_co_lent_loans_principal_is_repaid_in_proportion(accepted, lender, ban
     assert merchant_exposure_get(merchant=loan.merchant) == D("0.00")
     assert balances_by_code_get(lender=lender)[Acct.LOANS_PRINCIPAL] == D("0.00")
     installment = loan.installments.get()
-    partner_interest = installment.interest_paid - (installment.interest_paid * D("0.3")).quantize(D("0.01"))
-    # Still owed to the bank: its 700.00 of principal and its 70% of the interest collected.
+    assert loan.partner_annual_rate == D("0.0500")  # the agreement's, copied at disbursement
+    # The bank earns its 5% on its 700.00: of the interest collected at the loan's rate on 1,000.00 it gets the
+    # fraction (700 × 5%) ÷ (1,000 × the loan's rate); the lender keeps its own share's interest and the spread.
+    whole = D("1000.00") * loan.annual_rate
+    partner_interest = installment.interest_paid - (installment.interest_paid * (whole - D("35.00")) / whole).quantize(D("0.01"))
+    assert 0 < partner_interest < (installment.interest_paid * D("0.7")).quantize(D("0.01"))
+    # Still owed to the bank: its 700.00 of principal and its rate's interest on it.
     assert balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS] == -(D("700.00") + partner_interest)
     assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
     _reconciles(lender, Loan.objects.get(pk=loan.pk))
+
+
+def test_a_co_lent_loans_interest_is_split_by_the_banks_rate_to_the_cent_over_many_payments(accepted, lender, bank_client):
+    CoLendingAgreement.objects.create(lender=lender, partner_bank=bank_client.partner_bank, share=D("0.5000"),
+                                      annual_rate=D("0.0400"), exposure_limit=D("100000.00"), auto_accept=True,
+                                      effective_from=TODAY)
+    loan = loan_disburse(application=accepted("1000.00"), actor="treasurer")
+    before = balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS]
+    for n in range(7):  # small payments: interest first, each split on its own, the parts summed
+        repayment_post(loan=loan, amount=D("3.33"), source="portal", reference=f"P{n}", actor="m",
+                       received_on=loan.maturity_date)
+    paid = loan.installments.get().interest_paid
+    whole = D("1000.00") * loan.annual_rate
+    to_bank = paid - (paid * (whole - D("500.00") * D("0.0400")) / whole).quantize(D("0.01"))
+    assert before - balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS] == to_bank  # no cent drifts
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
