@@ -41,6 +41,8 @@ class Acct(models.TextChoices):
     DUE_TO_PARTNER_BANKS = "2000", "Due to partner banks"
     BANK_BORROWINGS = "2100", "Bank borrowings"
     MERCHANT_CREDIT = "2200", "Merchant credit balances"
+    # Zero at rest: holds the cash of payments being re-applied in date order (apps/repayments/services.py).
+    REAPPLICATION_SUSPENSE = "2900", "Repayments being re-applied"
     PAID_IN_CAPITAL = "3000", "Paid-in capital"
     DONATED_CAPITAL = "3100", "Donated capital"
     RETAINED_EARNINGS = "3200", "Retained earnings"

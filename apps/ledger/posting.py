@@ -388,12 +388,15 @@ def journal_post(
 
 @transaction.atomic
 def journal_reverse(*, entry: JournalEntry, reference: str, actor, reason: str,
-                    business_date: datetime.date | None = None) -> JournalEntry:
+                    business_date: datetime.date | None = None, via: dict[str, str] | None = None) -> JournalEntry:
     """Correct an entry by posting its mirror image (debits ↔ credits); an entry is reversed at most once.
 
     Not a borrowing's entry (its mirror would draw on a facility past the cap's check: the treasury services draw
     and repay) and not a reversal (post the entry again instead, through the service that checks it).
+    `via` sends the mirror of one account's lines to another (code → code): a payment undone to be re-applied
+    at once gives its cash back to a suspense account, not to the bank (apps/repayments/services.py).
     """
+    via = via or {}
     if entry.facility_id is not None:
         raise Conflict(f"Entry {entry.reference} moves a bank facility; record a drawdown or a repayment instead.",
                        code="FACILITY_ENTRY")
@@ -406,7 +409,8 @@ def journal_reverse(*, entry: JournalEntry, reference: str, actor, reason: str,
         if already.reference == reference:
             return already  # the same correction, retried
         raise Conflict(f"Entry {entry.reference} was already reversed by {already.reference}.", code="ALREADY_REVERSED")
-    lines = [Line(line.account.code, debit=line.credit, credit=line.debit, merchant_id=line.merchant_id, currency=line.currency)
+    lines = [Line(via.get(line.account.code, line.account.code), debit=line.credit, credit=line.debit,
+                  merchant_id=line.merchant_id, currency=line.currency)
              for line in entry.lines.select_related("account")]
     reversal = post_locked(lender=lender, reference=reference, lines=lines, business_date=business_date,
                            description=f"Reversal of {entry.reference}: {reason}", actor=actor, kind=EntryKind.REVERSAL,

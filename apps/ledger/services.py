@@ -58,7 +58,7 @@ ZERO = Decimal("0.00")
 
 # Accounts whose balance may never cross to the wrong side (also a CHECK on the balance rows).
 NON_NEGATIVE = {Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES, Acct.LOANS_PENALTIES,
-                Acct.LOAN_LOSS_ALLOWANCE, Acct.BANK_BORROWINGS}
+                Acct.LOAN_LOSS_ALLOWANCE, Acct.BANK_BORROWINGS, Acct.REAPPLICATION_SUSPENSE}
 CONTRA = {Acct.LOAN_LOSS_ALLOWANCE}
 
 

@@ -1,6 +1,7 @@
 """Posting repayments: one service for every source (sweep, portal, partner bank, back-office)."""
 
 import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -59,7 +60,7 @@ ZERO = Decimal("0.00")
 # Every account a repayment's entries can move: its accrual, a reshape, the repayment, a payoff's release.
 REPAYMENT_ACCOUNTS = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES, Acct.LOANS_PENALTIES,
                       Acct.MERCHANT_CREDIT, Acct.INTEREST_INCOME, Acct.FEE_INCOME, Acct.PENALTY_INCOME,
-                      Acct.DUE_TO_PARTNER_BANKS)
+                      Acct.DUE_TO_PARTNER_BANKS, Acct.REAPPLICATION_SUSPENSE)
 _LEDGER_ACCOUNT = {"penalty": Acct.LOANS_PENALTIES, "fee": Acct.LOANS_FEES, "interest": Acct.LOANS_INTEREST,
                    "credit": Acct.MERCHANT_CREDIT}
 
@@ -280,7 +281,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
                 .order_by("received_on", "id"))
-    _payments_undo(loan=loan, installments=installments, payments=live, actor=actor, reason=reason)
+    held = _payments_undo(loan=loan, installments=installments, payments=live, actor=actor, reason=reason, held_from=1)
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in live}, actor=actor)
     if reopening:  # before the replay: only an open loan accrues
@@ -288,7 +289,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
     caught_up_to = _penalties_rewind(loan=loan, to=repayment.received_on, actor=actor,
                                      reference=f"penalty-unwind:{repayment.pk}")
-    _payments_replay(loan=loan, payments=live[1:], actor=actor)
+    _payments_replay(loan=loan, payments=live[1:], held=held, actor=actor)
     _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
@@ -320,7 +321,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     later = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True,
                                                               received_on__gt=received_on).order_by("received_on", "id"))
     why = f"A payment received on {received_on.isoformat()} arrived after them"
-    _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
+    held = _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in later}, actor=actor)
     caught_up_to = _penalties_rewind(loan=loan, to=received_on, actor=actor,
                                      reference=f"penalty-unwind:{loan.pk}:{source}:{reference}")
@@ -330,31 +331,45 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
                           prepayment=prepayment)
     totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
                                         entry_reference=entry_reference(loan_id=loan.pk, source=source, reference=reference))
-    _payments_replay(loan=loan, payments=later, actor=actor, repaid_before=(repayment, *later[:-1]))
+    _payments_replay(loan=loan, payments=later, held=held, actor=actor, repaid_before=(repayment, *later[:-1]))
     _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
                        **{k: str(v) for k, v in totals.items() if v}, "replayed": [r.pk for r in later]})
+    if margin_call_open or later:  # before the loan may close: a closed loan's call is no longer reviewed
+        margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
+                           reason="Repayment received")
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     _close_if_repaid(loan=loan, installments=installments, as_of=later[-1].received_on if later else received_on,
                      actor=actor)
-    if margin_call_open or later:
-        margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
-                           reason="Repayment received")
     return repayment
 
 
-def _payments_undo(*, loan: Loan, installments: list[LoanInstallment], payments: list[Repayment], actor, reason: str) -> None:
-    """Reverse the payments' entries and take their allocations off the (locked) installments, latest state first.
+@dataclass(frozen=True)
+class _Held:
+    """The cash of payments undone to be re-applied, held in suspense meanwhile, and the entry that gives it back."""
+    amount: Decimal
+    reference: str
 
+
+def _payments_undo(*, loan: Loan, installments: list[LoanInstallment], payments: list[Repayment], actor, reason: str,
+                   held_from: int = 0) -> _Held:
+    """Reverse the payments' entries and take their allocations off the (locked) installments.
+
+    Those from `held_from` on are re-applied at once: their reversals give the cash to the suspense account, not
+    back to the bank, so that undoing them never takes cash below zero on the way; _payments_replay gives it back.
     The reversal's reference names the entry it undoes, after a word that is no source: no payment's own reference
     (repayment:<loan>:<source>:<its reference>) can take it first.
     """
-    for r in payments:
+    held = _Held(amount=sum((r.amount for r in payments[held_from:]), ZERO),
+                 reference=f"repayment:{loan.pk}:reapplied:{payments[held_from].journal_entry_id}"
+                 if payments[held_from:] else "")
+    for n, r in enumerate(payments):
         journal_reverse(entry=r.journal_entry, reference=f"repayment:{loan.pk}:reversal:{r.journal_entry_id}", actor=actor,
-                        reason=reason)
+                        reason=reason, via={Acct.CASH: Acct.REAPPLICATION_SUSPENSE} if n >= held_from else None)
         _installments_apply(installments, list(r.allocations.all()), sign=-1)
         r.allocations.all().delete()  # derived rows; the journal keeps the history
+    return held
 
 
 def _penalties_rewind(*, loan: Loan, to: datetime.date, actor, reference: str) -> datetime.date | None:
@@ -367,8 +382,9 @@ def _penalties_rewind(*, loan: Loan, to: datetime.date, actor, reference: str) -
     return stood
 
 
-def _payments_replay(*, loan: Loan, payments: list[Repayment], actor, repaid_before: tuple = ()) -> None:
-    """Re-apply undone payments oldest first, accruing up to each one's date as it did.
+def _payments_replay(*, loan: Loan, payments: list[Repayment], held: _Held, actor, repaid_before: tuple = ()) -> None:
+    """Re-apply undone payments oldest first, accruing up to each one's date as it did; then their held cash goes back
+    from suspense to the bank (it already holds it again: each replay debited cash).
 
     `repaid_before` pairs each with the payment posted just before it: if that one repaid the loan, the rest
     would be overpayment on a closed loan, which is not done here (409 LATE_PAYOFF; nothing is written).
@@ -380,6 +396,10 @@ def _payments_replay(*, loan: Loan, payments: list[Repayment], actor, repaid_bef
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
         _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
                                    entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
+    if held.amount:
+        post_locked(lender=loan.merchant.lender, reference=held.reference, kind=EntryKind.LOAN_REPAYMENT, actor=actor,
+                    description=f"Cash of loan #{loan.pk}'s re-applied payments back from suspense",
+                    lines=[dr(Acct.REAPPLICATION_SUSPENSE, held.amount), cr(Acct.CASH, held.amount)])
 
 
 def _refuse_if_repaid(*, loan: Loan, by: Repayment) -> None:

@@ -10,9 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.core.errors import Conflict
-from apps.ledger.models import JournalEntry
+from apps.financing.disbursement import loan_disburse
+from apps.financing.services import order_event_apply
+from apps.ledger.models import Acct, EntryKind, JournalEntry
+from apps.ledger.posting import cr, dr, journal_post
+from apps.ledger.selectors import balances_by_code_get
 from apps.repayments.accrual import loan_accrue, penalties_unwind
-from apps.repayments.models import Loan, LoanState, PenaltyAccrual, Repayment
+from apps.repayments.collateral import margin_calls_enforce
+from apps.repayments.models import Loan, LoanState, MarginCall, MarginCallState, PenaltyAccrual, Repayment
 from apps.repayments.selectors import merchant_credit_total, reconciliation_get
 from apps.repayments.services import repayment_post, repayment_reverse
 from tests.repayments.test_reversal_property import _fresh_loan
@@ -207,3 +212,42 @@ def test_a_late_payment_before_a_prepayment_is_allocated_first_and_the_reshape_m
     assert schedule_state(late) == schedule_state(in_order)
     assert schedule_state(late)[2][-1][2] < D("1000.00")  # the prepayment lowered the later installments
     _reconciled(late)
+
+
+def _pay(loan, *, day, amount, ref, today):
+    with at(today):
+        return repayment_post(loan=loan, amount=D(amount), source="partner", reference=ref, actor="bank",
+                              received_on=_days(loan, day))
+
+
+def test_a_late_payment_whose_re_applied_successor_repays_the_loan_cures_its_margin_call(accepted):
+    loan = loan_disburse(application=accepted("1700.00"), actor="t")
+    order_event_apply(order=loan.application.orders.order_by("pk").first(), event="refunded", actor="api:marketplace")
+    call = MarginCall.objects.get(loan=loan)  # 1,700 lent against 900 still supported
+    _pay(loan, day=3, amount="100.00", ref="b", today=_days(loan, 4))
+    _pay(loan, day=2, amount="1650.00", ref="a", today=_days(loan, 5))  # collected before "b", posted after it
+    assert Loan.objects.get(pk=loan.pk).state == LoanState.PAID_OFF
+    assert MarginCall.objects.get(pk=call.pk).state == MarginCallState.CURED
+    assert margin_calls_enforce(as_of=call.deadline + datetime.timedelta(days=1)) == 0
+
+
+def _cash_deployed(lender, *, leaving, today):
+    """The lender's cash is lent out but for `leaving`."""
+    cash = balances_by_code_get(lender=lender)[Acct.CASH]
+    journal_post(lender=lender, reference="spend", kind=EntryKind.MANUAL, actor="t", business_date=today,
+                 lines=[dr(Acct.FUNDING_COST_EXPENSE, cash - D(leaving)), cr(Acct.CASH, cash - D(leaving))])
+
+
+def test_re_applying_payments_never_needs_the_cash_they_brought_in(verified, graded):
+    loan = _fresh_loan(graded(verified, "A", limit="100000000.00"))
+    lender, today = loan.merchant.lender, _days(loan, 10)
+    _pay(loan, day=8, amount="250.00", ref="b", today=today)
+    _cash_deployed(lender, leaving="100.00", today=today)
+    _pay(loan, day=3, amount="300.00", ref="a", today=today)  # the 250.00 is held in suspense, not taken from the bank
+    balances = balances_by_code_get(lender=lender)
+    assert (balances[Acct.CASH], balances[Acct.REAPPLICATION_SUSPENSE]) == (D("400.00"), D("0.00"))
+    with at(today):  # a bounce takes its own amount from the bank, and only that
+        repayment_reverse(repayment=Repayment.objects.get(loan=loan, reference="a"), actor="t", reason="bounced")
+    balances = balances_by_code_get(lender=lender)
+    assert (balances[Acct.CASH], balances[Acct.REAPPLICATION_SUSPENSE]) == (D("100.00"), D("0.00"))
+    _reconciled(loan)
