@@ -134,15 +134,12 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
         if existing.amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
         return existing
+    if backdated and _goes_in_date_order(loan=loan, received_on=received_on, later=locked.later):
+        return _repayment_insert_in_date_order(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
+                                               received_on=received_on, prepayment=prepayment)
     if loan.state not in REPAYABLE_STATES:
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; it takes no repayments.",
                        code="LOAN_NOT_REPAYABLE")
-    if backdated and loan.state not in NON_ACCRUAL_STATES and (
-            locked.later or (loan.penalty_accrued_through or received_on) > received_on):
-        # Payments received after it were posted first, or penalty ran on past its date: it goes in date order. (A
-        # non-accrual loan would not accrue the penalty taken back again: its late payments are added as they come.)
-        return _repayment_insert_in_date_order(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
-                                               received_on=received_on, prepayment=prepayment)
     accrued = loan_accrual_lines(loan=loan, through=received_on)
     installments, margin_call_open = loan_installments_lock(loan=loan)
     # The entries come only now: the balance rows every repayment of the lender moves are held from the first of them
@@ -160,6 +157,18 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
         margin_call_review(loan=loan, as_of=received_on, actor=actor, reason="Repayment received")
     _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
     return repayment
+
+
+def _goes_in_date_order(*, loan: Loan, received_on: datetime.date, later: bool) -> bool:
+    """Whether a payment dated before today must be put where its date belongs, not added after the rest: payments
+    received after it were posted first (on an open loan, or one they paid off), or penalty ran on past its date.
+
+    Not on a non-accrual (defaulted) loan, which would not accrue the penalty taken back again: its late payments
+    are added as they come, and a defaulted loan once paid off takes none.
+    """
+    if loan.state in (LoanState.ACTIVE, LoanState.OVERDUE):
+        return later or (loan.penalty_accrued_through or received_on) > received_on
+    return loan.state == LoanState.PAID_OFF and loan.defaulted_on is None and later
 
 
 def _lowers_net_capital(*, loan: Loan, received_on: datetime.date) -> bool:
@@ -314,15 +323,22 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     The payments received after it are undone, the penalty accrued after its date taken back; it is posted as of
     its date; the later payments are re-applied in date order and the books accrued back to where they stood, so
     the loan ends exactly as if the payments had arrived in date order (as a reversal does, the other way round).
+    A loan a later payment paid off is reopened first (reopening.py) and closes again when the replay repays it.
     """
     accrued_to = _books_accrued_through(loan)
     installments, margin_call_open = loan_installments_lock(loan=loan)
     balance_rows_lock(lender=loan.merchant.lender, codes=REPAYMENT_ACCOUNTS)
+    why = f"A payment received on {received_on.isoformat()} arrived after them"
+    reopening = loan.state == LoanState.PAID_OFF
+    if reopening:  # a later payment paid it off: that payoff is the last thing that happened to the loan, undone first
+        payoff_undo(loan=loan, actor=actor, reason=why)
+        installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     later = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True,
                                                               received_on__gt=received_on).order_by("received_on", "id"))
-    why = f"A payment received on {received_on.isoformat()} arrived after them"
     held = _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in later}, actor=actor)
+    if reopening:  # before the replay: only an open loan accrues
+        loan_reopen(loan=loan, actor=actor, reason=f"{why}, which had paid it off")
     caught_up_to = _penalties_rewind(loan=loan, to=received_on, actor=actor,
                                      reference=f"penalty-unwind:{loan.pk}:{source}:{reference}")
     loan_accrue(loan=loan, through=received_on, actor=actor)
@@ -342,6 +358,8 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     _close_if_repaid(loan=loan, installments=installments, as_of=later[-1].received_on if later else received_on,
                      actor=actor)
+    if reopening:
+        reopened_state_settle(loan=loan, actor=actor)
     return repayment
 
 

@@ -18,7 +18,7 @@ from apps.ledger.selectors import balances_by_code_get
 from apps.repayments.accrual import loan_accrue, penalties_unwind
 from apps.repayments.collateral import margin_calls_enforce
 from apps.repayments.models import Loan, LoanState, MarginCall, MarginCallState, PenaltyAccrual, Repayment
-from apps.repayments.selectors import merchant_credit_total, reconciliation_get
+from apps.repayments.selectors import merchant_credit_total, payoff_quote, reconciliation_get
 from apps.repayments.services import repayment_post, repayment_reverse
 from tests.repayments.test_reversal_property import _fresh_loan
 from tests.term_loans import schedule_state
@@ -251,3 +251,16 @@ def test_re_applying_payments_never_needs_the_cash_they_brought_in(verified, gra
     balances = balances_by_code_get(lender=lender)
     assert (balances[Acct.CASH], balances[Acct.REAPPLICATION_SUSPENSE]) == (D("100.00"), D("0.00"))
     _reconciled(loan)
+
+
+def test_a_payment_collected_before_a_payoff_but_posted_after_it_becomes_the_merchants_credit(verified, graded):
+    in_order, late = _twins(verified, graded)
+    for loan in (in_order, late):
+        quote = payoff_quote(loan=loan, on=_days(loan, 20))["total"]
+        arrivals = [(10, "bank", "300.00"), (20, "payoff", quote)]
+        for day, ref, amount in (arrivals if loan == in_order else arrivals[::-1]):  # the bank posts after the payoff
+            _pay(loan, day=day, amount=str(amount), ref=ref, today=_days(loan, 21))
+    assert Loan.objects.get(pk=late.pk).state == LoanState.PAID_OFF
+    assert merchant_credit_total(merchants=[late.merchant]) == D("600.00")  # 300.00 from each twin: paid twice
+    _same_books(late, in_order)
+    assert Repayment.objects.get(loan=late, reference="payoff").allocations.get(component="credit").amount == D("300.00")
