@@ -136,12 +136,16 @@ def merchant_credit_total(*, merchants) -> Decimal:
 
 
 def _partner_interest_collected(lender) -> Decimal:
-    """The partner banks' share of interest collected (shares.lender_interest_part, set-based)."""
+    """The partner banks' share of interest collected (shares.lender_interest_part, set-based).
+
+    The quotient is taken to 24 places, as Python's 28-digit Decimal takes it: PostgreSQL's default (about 16 significant
+    digits) can round a value just under a half cent up to it, a cent away from the posting.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT COALESCE(SUM(t.paid - ROUND(t.paid * (w.whole - LEAST(l.partner_principal * l.partner_annual_rate, w.whole))
-                                               / w.whole, 2)), 0)
+            SELECT COALESCE(SUM(t.paid - ROUND((t.paid * (w.whole - LEAST(l.partner_principal * l.partner_annual_rate, w.whole)))
+                                               ::numeric(60, 24) / w.whole, 2)), 0)
             FROM repayments_loan l
             JOIN merchants_merchant m ON m.id = l.merchant_id
             JOIN (SELECT loan_id, SUM(interest_paid) AS paid FROM repayments_loaninstallment GROUP BY loan_id) t

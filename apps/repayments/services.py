@@ -278,7 +278,10 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
     if repayment.reversed_at is not None:
         return repayment
-    balance_rows_lock(lender=lender, codes=REPAYMENT_ACCOUNTS)  # the reversal and replays post several entries
+    # The installments before the balance rows (the global order: end of day updates installments, then posts), then
+    # the balance rows together, as the reversal and replays post several entries.
+    list(LoanInstallment.objects.select_for_update().filter(loan=loan).values_list("pk", flat=True))
+    balance_rows_lock(lender=lender, codes=REPAYMENT_ACCOUNTS)
     if loan.state not in (*REPAYABLE_STATES, LoanState.PAID_OFF):
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}; its payments cannot be reversed here.",
                        code="LOAN_CLOSED")
