@@ -1,7 +1,6 @@
 """Posting repayments: one service for every source (sweep, portal, partner bank, back-office)."""
 
 import datetime
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -293,7 +292,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
                 .order_by("received_on", "id"))
-    held = _payments_undo(loan=loan, installments=installments, payments=live, actor=actor, reason=reason, held_from=1)
+    _payments_undo(loan=loan, installments=installments, payments=live, actor=actor, reason=reason, bounced=repayment)
     Repayment.objects.filter(pk=repayment.pk).update(reversed_at=timezone.now(), reversal_reason=reason)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in live}, actor=actor)
     if reopening:  # before the replay: only an open loan accrues
@@ -301,7 +300,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     # Penalty after the bounced date was accrued on principal that was never really repaid: accrue it again.
     caught_up_to = _penalties_rewind(loan=loan, to=repayment.received_on, actor=actor,
                                      reference=f"penalty-unwind:{repayment.pk}")
-    _payments_replay(loan=loan, payments=live[1:], held=held, actor=actor)
+    _payments_replay(loan=loan, payments=live[1:], actor=actor)
     _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
     installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
@@ -338,7 +337,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
     later = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True,
                                                               received_on__gt=received_on).order_by("received_on", "id"))
-    held = _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
+    _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
     prepayments_restore(loan=loan, repayment_ids={r.pk for r in later}, actor=actor)
     if reopening:  # before the replay: only an open loan accrues
         loan_reopen(loan=loan, actor=actor, reason=f"{why}, which had paid it off")
@@ -350,7 +349,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
                           prepayment=prepayment)
     totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
                                         entry_reference=entry_reference(loan_id=loan.pk, source=source, reference=reference))
-    _payments_replay(loan=loan, payments=later, held=held, actor=actor, repaid_before=(repayment, *later[:-1]))
+    _payments_replay(loan=loan, payments=later, actor=actor, repaid_before=(repayment, *later[:-1]))
     _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
     audit_record(actor=actor, action="repayment_posted", subject=loan,
                  data={"amount": str(amount), "source": source, "reference": reference,
@@ -366,31 +365,23 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     return repayment
 
 
-@dataclass(frozen=True)
-class _Held:
-    """The cash of payments undone to be re-applied, held in suspense meanwhile, and the entry that gives it back."""
-    amount: Decimal
-    reference: str
-
-
 def _payments_undo(*, loan: Loan, installments: list[LoanInstallment], payments: list[Repayment], actor, reason: str,
-                   held_from: int = 0) -> _Held:
+                   bounced: Repayment | None = None) -> None:
     """Reverse the payments' entries and take their allocations off the (locked) installments.
 
-    Those from `held_from` on are re-applied at once: their reversals give the cash to the suspense account, not
-    back to the bank, so that undoing them never takes cash below zero on the way; _payments_replay gives it back.
+    All but the bounced one are re-applied at once (_payments_replay): their reversals are dated as they were and
+    give the cash to the suspense account, not back to the bank, so that undoing them never takes cash below zero on
+    the way and the books as of any past date count each payment once; the replay gives it back.
     The reversal's reference names the entry it undoes, after a word that is no source: no payment's own reference
     (repayment:<loan>:<source>:<its reference>) can take it first.
     """
-    held = _Held(amount=sum((r.amount for r in payments[held_from:]), ZERO),
-                 reference=f"repayment:{loan.pk}:reapplied:{payments[held_from].journal_entry_id}"
-                 if payments[held_from:] else "")
-    for n, r in enumerate(payments):
+    for r in payments:
+        held = r != bounced
         journal_reverse(entry=r.journal_entry, reference=f"repayment:{loan.pk}:reversal:{r.journal_entry_id}", actor=actor,
-                        reason=reason, via={Acct.CASH: Acct.REAPPLICATION_SUSPENSE} if n >= held_from else None)
+                        reason=reason, business_date=r.journal_entry.business_date if held else None,
+                        via={Acct.CASH: Acct.REAPPLICATION_SUSPENSE} if held else None)
         _installments_apply(installments, list(r.allocations.all()), sign=-1)
         r.allocations.all().delete()  # derived rows; the journal keeps the history
-    return held
 
 
 def _penalties_rewind(*, loan: Loan, to: datetime.date, actor, reference: str) -> datetime.date | None:
@@ -403,9 +394,9 @@ def _penalties_rewind(*, loan: Loan, to: datetime.date, actor, reference: str) -
     return stood
 
 
-def _payments_replay(*, loan: Loan, payments: list[Repayment], held: _Held, actor, repaid_before: tuple = ()) -> None:
-    """Re-apply undone payments oldest first, accruing up to each one's date as it did; then their held cash goes back
-    from suspense to the bank (it already holds it again: each replay debited cash).
+def _payments_replay(*, loan: Loan, payments: list[Repayment], actor, repaid_before: tuple = ()) -> None:
+    """Re-apply undone payments oldest first, accruing up to each one's date as it did; each one's cash, held in
+    suspense since it was undone, goes back to the bank on its date (the bank holds it again: the replay debited cash).
 
     `repaid_before` pairs each with the payment posted just before it: if that one repaid the loan, the rest
     would be overpayment on a closed loan, which is not done here (409 LATE_PAYOFF; nothing is written).
@@ -417,10 +408,10 @@ def _payments_replay(*, loan: Loan, payments: list[Repayment], held: _Held, acto
         installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
         _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
                                    entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
-    if held.amount:
-        post_locked(lender=loan.merchant.lender, reference=held.reference, kind=EntryKind.LOAN_REPAYMENT, actor=actor,
-                    description=f"Cash of loan #{loan.pk}'s re-applied payments back from suspense",
-                    lines=[dr(Acct.REAPPLICATION_SUSPENSE, held.amount), cr(Acct.CASH, held.amount)])
+        post_locked(lender=loan.merchant.lender, reference=f"repayment:{loan.pk}:reapplied:{r.journal_entry_id}",
+                    kind=EntryKind.LOAN_REPAYMENT, actor=actor, business_date=r.received_on,
+                    description=f"Cash of a re-applied payment of loan #{loan.pk} back from suspense",
+                    lines=[dr(Acct.REAPPLICATION_SUSPENSE, r.amount), cr(Acct.CASH, r.amount)])
 
 
 def _refuse_if_repaid(*, loan: Loan, by: Repayment) -> None:

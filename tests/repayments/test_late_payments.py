@@ -264,3 +264,18 @@ def test_a_payment_collected_before_a_payoff_but_posted_after_it_becomes_the_mer
     assert merchant_credit_total(merchants=[late.merchant]) == D("600.00")  # 300.00 from each twin: paid twice
     _same_books(late, in_order)
     assert Repayment.objects.get(loan=late, reference="payoff").allocations.get(component="credit").amount == D("300.00")
+
+
+def test_the_books_as_of_any_past_date_count_a_re_applied_payment_once(verified, graded):
+    in_order, late = _twins(verified, graded)
+    lender = late.merchant.lender
+    for loan in (in_order, late):
+        arrivals = [(3, "a", "300.00"), (8, "b", "250.00")]
+        for day, ref, amount in (arrivals if loan == in_order else arrivals[::-1]):
+            _pay(loan, day=day, amount=amount, ref=ref, today=_days(loan, 12))
+    # The journal as of day 9, after the late one went in on day 12: both twins show both payments once each.
+    on_day_9 = balances_by_code_get(lender=lender, as_of=_days(late, 9))
+    assert on_day_9[Acct.CASH] - balances_by_code_get(lender=lender, as_of=_days(late, 2))[Acct.CASH] == D("1100.00")
+    assert on_day_9[Acct.REAPPLICATION_SUSPENSE] == 0
+    now = balances_by_code_get(lender=lender)
+    assert now[Acct.REAPPLICATION_SUSPENSE] == 0 and now[Acct.CASH] == on_day_9[Acct.CASH]
