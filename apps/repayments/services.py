@@ -161,13 +161,11 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
 def _goes_in_date_order(*, loan: Loan, received_on: datetime.date, later: bool) -> bool:
     """Whether a payment dated before today must be put where its date belongs, not added after the rest: payments
     received after it were posted first (on an open loan, or one they paid off), or penalty ran on past its date.
-
-    Not on a non-accrual (defaulted) loan, which would not accrue the penalty taken back again: its late payments
-    are added as they come, and a defaulted loan once paid off takes none.
+    (A defaulted loan accrues again, after the rewind, up to its default date: repayments migration 0013.)
     """
-    if loan.state in (LoanState.ACTIVE, LoanState.OVERDUE):
+    if loan.state in REPAYABLE_STATES:
         return later or (loan.penalty_accrued_through or received_on) > received_on
-    return loan.state == LoanState.PAID_OFF and loan.defaulted_on is None and later
+    return loan.state == LoanState.PAID_OFF and later
 
 
 def _lowers_net_capital(*, loan: Loan, received_on: datetime.date) -> bool:

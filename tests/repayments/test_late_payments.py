@@ -279,3 +279,34 @@ def test_the_books_as_of_any_past_date_count_a_re_applied_payment_once(verified,
     assert on_day_9[Acct.REAPPLICATION_SUSPENSE] == 0
     now = balances_by_code_get(lender=lender)
     assert now[Acct.REAPPLICATION_SUSPENSE] == 0 and now[Acct.CASH] == on_day_9[Acct.CASH]
+
+
+def _defaulted(loan, *, on):
+    """End of day accrued the loan through `on` and defaulted it that day (non-accrual from then)."""
+    loan_accrue(loan=loan, through=on, actor="eod")
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.DEFAULTED, defaulted_on=on)
+
+
+def test_a_bounce_on_a_defaulted_loan_accrues_the_penalty_up_to_the_default_again(verified, graded):
+    never, bounced = _twins(verified, graded)
+    due = never.installments.get().due_date
+    bounce = repayment_post(loan=bounced, amount=D("700.00"), source="portal", reference="x", actor="m",
+                            received_on=due + datetime.timedelta(days=10))
+    for loan in (never, bounced):
+        _defaulted(loan, on=due + datetime.timedelta(days=91))
+    with at(due + datetime.timedelta(days=95)):
+        repayment_reverse(repayment=bounce, actor="t", reason="bounced")
+    assert schedule_state(bounced) == schedule_state(never)  # the penalty on the 700.00 up to the default is charged again
+    _reconciled(bounced)
+
+
+def test_a_late_payment_on_a_defaulted_loan_goes_in_date_order_up_to_the_default(verified, graded):
+    in_order, late = _twins(verified, graded)
+    due = in_order.installments.get().due_date
+    repayment_post(loan=in_order, amount=D("700.00"), source="partner", reference="x", actor="bank",
+                   received_on=due + datetime.timedelta(days=10))
+    for loan in (in_order, late):
+        _defaulted(loan, on=due + datetime.timedelta(days=91))
+    _pay(late, day=(due - late.start_date).days + 10, amount="700.00", ref="x", today=due + datetime.timedelta(days=95))
+    assert Loan.objects.get(pk=late.pk).state == LoanState.DEFAULTED
+    _same_books(late, in_order)
