@@ -23,6 +23,7 @@ from apps.financing.selectors import borrowing_base_get, financing_policy_in_for
 from apps.merchants.models import Merchant
 
 from .accrual import accrued_through
+from .locks import installments_locked
 from .models import Loan, LoanInstallment, LoanState, MarginCall, MarginCallState
 
 ZERO = Decimal("0.00")
@@ -81,7 +82,7 @@ def margin_calls_enforce(*, as_of: datetime.date, actor="system:margin-calls", l
 
 def loan_accelerate(*, loan: Loan, as_of: datetime.date, actor, reason: str) -> None:
     """Everything unpaid falls due on `as_of`; interest and fees are charged only as accrued to that date."""
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    installments = installments_locked(loan=loan)
     start = loan.start_date
     for i in installments:
         period_end = i.due_date

@@ -58,6 +58,11 @@ def loan_lock(*, loan: Loan, source: str, reference: str, position: bool = True,
                       later=bool(later and later[0]))
 
 
+def installments_locked(*, loan: Loan) -> list[LoanInstallment]:
+    """The loan's installments, locked (or read again under the lock already held), by number."""
+    return list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+
+
 def loan_installments_lock(*, loan: Loan) -> tuple[list[LoanInstallment], bool]:
     """Lock and read the loan's installments (by number) and say whether a margin call is open on it: one round trip."""
     installments, calls = _run([

@@ -29,7 +29,7 @@ from .accrual import (
 )
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
-from .locks import loan_installments_lock, loan_lock
+from .locks import installments_locked, loan_installments_lock, loan_lock
 from .models import (
     NON_ACCRUAL_STATES,
     REPAYABLE_STATES,
@@ -286,7 +286,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     reopening = loan.state == LoanState.PAID_OFF
     if reopening:  # the payoff is the last thing that happened to the loan: undo it first
         payoff_undo(loan=loan, actor=actor, reason=reason)
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    installments = installments_locked(loan=loan)
     live = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True)
                 .filter(Q(received_on__gt=repayment.received_on) | Q(received_on=repayment.received_on, id__gte=repayment.pk))
                 .order_by("received_on", "id"))
@@ -300,7 +300,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
                                      reference=f"penalty-unwind:{repayment.pk}")
     _payments_replay(loan=loan, payments=live[1:], actor=actor)
     _accrual_catch_up(loan=loan, stood=(caught_up_to, accrued_to), actor=actor)
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    installments = installments_locked(loan=loan)
     audit_record(actor=actor, action="repayment_reversed", subject=loan, reason=reason,
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
     last = live[-1].received_on if len(live) > 1 else repayment.received_on
@@ -332,7 +332,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     reopening = loan.state == LoanState.PAID_OFF
     if reopening:  # a later payment paid it off: that payoff is the last thing that happened to the loan, undone first
         payoff_undo(loan=loan, actor=actor, reason=why)
-        installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+        installments = installments_locked(loan=loan)
     later = list(Repayment.objects.select_for_update().filter(loan=loan, reversed_at__isnull=True,
                                                               received_on__gt=received_on).order_by("received_on", "id"))
     _payments_undo(loan=loan, installments=installments, payments=later, actor=actor, reason=why)
@@ -342,7 +342,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     caught_up_to = _penalties_rewind(loan=loan, to=received_on, actor=actor,
                                      reference=f"penalty-unwind:{loan.pk}:{source}:{reference}")
     loan_accrue(loan=loan, through=received_on, actor=actor)
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    installments = installments_locked(loan=loan)
     repayment = Repayment(loan=loan, source=source, reference=reference, amount=amount, received_on=received_on,
                           prepayment=prepayment)
     totals = _reshape_allocate_and_post(repayment=repayment, installments=installments, actor=actor,
@@ -355,7 +355,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     if margin_call_open or later:  # before the loan may close: a closed loan's call is no longer reviewed
         margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
                            reason="Repayment received")
-    installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+    installments = installments_locked(loan=loan)
     _close_if_repaid(loan=loan, installments=installments, as_of=later[-1].received_on if later else received_on,
                      actor=actor)
     if reopening:
@@ -403,7 +403,7 @@ def _payments_replay(*, loan: Loan, payments: list[Repayment], actor, repaid_bef
         if n < len(repaid_before):
             _refuse_if_repaid(loan=loan, by=repaid_before[n])
         loan_accrue(loan=loan, through=r.received_on, actor=actor)
-        installments = list(LoanInstallment.objects.select_for_update().filter(loan=loan).order_by("number"))
+        installments = installments_locked(loan=loan)
         _reshape_allocate_and_post(repayment=r, installments=installments, actor=actor,
                                    entry_reference=f"repayment:{loan.pk}:replay:{r.journal_entry_id}")
         post_locked(lender=loan.merchant.lender, reference=f"repayment:{loan.pk}:reapplied:{r.journal_entry_id}",
@@ -412,9 +412,13 @@ def _payments_replay(*, loan: Loan, payments: list[Repayment], actor, repaid_bef
                     lines=[dr(Acct.REAPPLICATION_SUSPENSE, r.amount), cr(Acct.CASH, r.amount)])
 
 
+def _repaid(loan: Loan, installments: list[LoanInstallment], as_of: datetime.date) -> bool:
+    """Nothing (fee, interest or principal) is owed as of the date."""
+    return not any(o.fee or o.interest or o.principal for o in _owed(loan, installments, as_of))
+
+
 def _refuse_if_repaid(*, loan: Loan, by: Repayment) -> None:
-    installments = list(LoanInstallment.objects.filter(loan=loan).order_by("number"))
-    if not any(o.fee or o.interest or o.principal for o in _owed(loan, installments, by.received_on)):
+    if _repaid(loan, installments_locked(loan=loan), by.received_on):
         raise Conflict(f"The payment received on {by.received_on.isoformat()} repays loan #{loan.pk}, which has payments "
                        "received after it; reverse those first, then post it again.", code="LATE_PAYOFF")
 
@@ -440,7 +444,7 @@ def _close_if_repaid(*, loan: Loan, installments: list[LoanInstallment], as_of: 
     A payoff pays interest only to its date: interest and fees not yet accrued are never charged,
     and any accrued after the payoff date (a backdated payment) is reversed out of income.
     """
-    if any(o.fee or o.interest or o.principal for o in _owed(loan, installments, as_of)):
+    if not _repaid(loan, installments, as_of):
         return
     before = schedule_rows(installments)  # kept, so a reversal can reopen the loan exactly
     excess_interest = sum((i.interest_accrued - i.interest_paid for i in installments), ZERO)
