@@ -119,6 +119,25 @@ def test_a_common_repayment_is_one_statement_and_the_rest_give_way():
     assert merchant_credit_total(merchants=[advance.merchant]) > 0
 
 
+def _installment_rows_read() -> int:
+    with connection.cursor() as cursor:  # this transaction's own counters
+        cursor.execute("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables"
+                       " WHERE relname = 'repayments_loaninstallment'")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_repayment_reads_its_own_installments_not_the_book_s():
+    """The statement's plan is generic (planned once for any loan): it must reach the loan's installments by key.
+    It once joined the paid amounts to every installment in the book, so each repayment slowed as the book grew."""
+    Command()._book_load(600, slug="crowd")  # ~840 other installments, analysed
+    _, loans = _book("alone", "default")
+    for n, loan in enumerate(loans):
+        before = _installment_rows_read()
+        services.repayment_post(loan=loan, amount=Decimal("10.00"), source="portal", reference=f"r{n}", actor="m")
+        assert _installment_rows_read() - before <= 40, loan.repayment_method  # the book holds ~850
+
+
 @pytest.mark.django_db(transaction=True)
 def test_giving_way_releases_the_statement_s_locks_inside_a_caller_s_transaction():
     """Inside a caller's transaction the statement runs in a savepoint: giving way undoes its writes."""
