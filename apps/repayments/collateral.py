@@ -43,8 +43,14 @@ def loan_coverage_get(*, loan: Loan, as_of: datetime.date) -> tuple[Decimal, Dec
 
 
 @transaction.atomic
-def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str) -> MarginCall | None:
-    """Open a margin call if the loan is under-covered, or cure the open one if it no longer is."""
+def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str,
+                       cured_since: datetime.datetime | None = None) -> MarginCall | None:
+    """Open a margin call if the loan is under-covered, or cure the open one if it no longer is.
+
+    With `cured_since` (a reversal: the payments posted since then are undone), an under-covered loan gets back the
+    call those payments cured, with its own deadline: the merchant was given until then, and a bounced payment
+    does not earn a new one. (Past that deadline, the next end of day accelerates the loan.)
+    """
     if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
         return None
     outstanding, supported = loan_coverage_get(loan=loan, as_of=as_of)
@@ -58,6 +64,14 @@ def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str) 
     if open_call:
         MarginCall.objects.filter(pk=open_call.pk).update(shortfall=shortfall)
         return open_call
+    cured = cured_since and MarginCall.objects.select_for_update().filter(
+        loan=loan, state=MarginCallState.CURED, closed_at__gte=cured_since).order_by("-closed_at", "-id").first()
+    if cured:
+        MarginCall.objects.filter(pk=cured.pk).update(state=MarginCallState.OPEN, closed_at=None, shortfall=shortfall)
+        audit_record(actor=actor, action="margin_call_reopened", subject=loan, reason=reason,
+                     data={"shortfall": str(shortfall), "deadline": str(cured.deadline)})
+        cured.refresh_from_db()
+        return cured
     days = financing_policy_in_force(lender=loan.merchant.lender, as_of=as_of).margin_call_days
     call = MarginCall.objects.create(loan=loan, shortfall=shortfall, deadline=as_of + datetime.timedelta(days=days),
                                      reason=reason)

@@ -312,7 +312,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
         raise Conflict(f"This payment left a credit that was refunded since; reversing it would leave the merchant "
                        f"{-credit:,.2f} in debt outside the loan.", code="CREDIT_REFUNDED")
     margin_call_review(loan=Loan.objects.get(pk=loan.pk), as_of=business_date_today(), actor=actor,
-                       reason=f"A repayment was reversed: {reason}")
+                       reason=f"A repayment was reversed: {reason}", cured_since=repayment.created_at)
     return Repayment.objects.get(pk=repayment.pk)
 
 

@@ -45,15 +45,35 @@ def test_paying_the_payoff_quote_of_an_overdue_loan_closes_it(accepted, days_ahe
     _reconciled(loan)
 
 
-def test_reversing_the_payment_that_cured_a_margin_call_opens_one_again(accepted):
+def _called_and_cured(accepted):
     loan = loan_disburse(application=accepted("1700.00"), actor="t")
     order_event_apply(order=loan.application.orders.order_by("pk").first(), event="refunded", actor="api:marketplace")
+    call = MarginCall.objects.get(loan=loan)
     cure = repayment_post(loan=loan, amount=D("900.00"), source="portal", reference="cure", actor="m")
-    assert MarginCall.objects.get(loan=loan).state == MarginCallState.CURED
+    assert MarginCall.objects.get(pk=call.pk).state == MarginCallState.CURED
+    return loan, call, cure
+
+
+def test_reversing_the_payment_that_cured_a_margin_call_opens_it_again(accepted):
+    loan, call, cure = _called_and_cured(accepted)
     repayment_reverse(repayment=cure, actor="t", reason="bounced")
     reopened = MarginCall.objects.get(loan=loan, state=MarginCallState.OPEN)
-    assert reopened.shortfall == D("800.00")
+    assert (reopened.pk, reopened.shortfall, reopened.deadline, reopened.closed_at) == (call.pk, D("800.00"),
+                                                                                        call.deadline, None)
     assert margin_calls_enforce(as_of=reopened.deadline + datetime.timedelta(days=1)) == 1
+
+
+def test_a_bounce_found_after_the_deadline_earns_no_new_one(accepted):
+    """The merchant had until the call's deadline; the payment that met it bounced: the loan accelerates at the next
+    end of day, as if it had never been paid, not a week after the bounce."""
+    loan, call, cure = _called_and_cured(accepted)
+    later = call.deadline + datetime.timedelta(days=3)
+    with at(later):
+        repayment_reverse(repayment=cure, actor="t", reason="bounced")
+    assert MarginCall.objects.get(loan=loan, state=MarginCallState.OPEN).deadline == call.deadline
+    assert margin_calls_enforce(as_of=later + datetime.timedelta(days=1)) == 1
+    assert Loan.objects.get(pk=loan.pk).installments.get().due_date == later + datetime.timedelta(days=1)
+    _reconciled(loan)
 
 
 def test_reversing_the_payoff_of_a_defaulted_loan_leaves_it_defaulted(accepted):
