@@ -94,7 +94,8 @@ class EntryKind(models.TextChoices):
 class JournalEntry(models.Model):
     # Indexes are kept to what reads need: every posting pays for each one (lender: by the reference and date indexes).
     lender = models.ForeignKey("accounts.Lender", on_delete=models.PROTECT, related_name="journal_entries", db_index=False)
-    reference = models.CharField(max_length=255, help_text="The business event's idempotency key")
+    # Bytewise collation: the unique (lender, reference) index then also serves reference prefixes (one loan's entries).
+    reference = models.CharField(max_length=255, db_collation="C", help_text="The business event's idempotency key")
     kind = models.CharField(max_length=32, choices=EntryKind.choices, default=EntryKind.MANUAL)
     business_date = models.DateField()
     description = models.CharField(max_length=255, blank=True)
