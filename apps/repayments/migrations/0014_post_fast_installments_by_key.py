@@ -10,6 +10,7 @@ from importlib import import_module
 
 from django.db import migrations
 
+_derived = import_module("apps.ledger.migrations.0011_limits_round_down_rules_today")._derived
 BEFORE = import_module("apps.repayments.migrations.0010_repayment_one_statement").POST_FAST.replace(
     "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION")
 
@@ -23,18 +24,11 @@ _CHANGES = (
                   FROM unnest(v_inst) WITH ORDINALITY AS u(id, k)) u
          WHERE i.id = u.id AND i.id = ANY (v_inst) AND i.loan_id = p_loan
            AND u.penalty + u.fee + u.interest + u.principal > 0
-"""),
+""", 1),
 )
-
-
-def _after(sql: str) -> str:
-    for old, new in _CHANGES:
-        assert old in sql, old
-        sql = sql.replace(old, new)
-    return sql
 
 
 class Migration(migrations.Migration):
     dependencies = [("repayments", "0013_loan_accrue_to_default")]
 
-    operations = [migrations.RunSQL(_after(BEFORE), BEFORE)]
+    operations = [migrations.RunSQL(_derived(BEFORE, _CHANGES), BEFORE)]
