@@ -17,3 +17,13 @@ def sales_csv(rows: list[str], header: str = "date,gross_sales,order_count,refun
     data = io.BytesIO(("\n".join([header, *rows]) + "\n").encode())
     data.name = "sales.csv"
     return data
+
+
+def rows_read(table: str) -> int:
+    """Rows this transaction has read from a table (its own counters): a test holds one operation's reads to its keys."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_xact_user_tables"
+                       " WHERE relname = %s", [table])
+        return cursor.fetchone()[0]

@@ -67,10 +67,10 @@ def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str,
     cured = cured_since and MarginCall.objects.select_for_update().filter(
         loan=loan, state=MarginCallState.CURED, closed_at__gte=cured_since).order_by("-closed_at", "-id").first()
     if cured:
-        MarginCall.objects.filter(pk=cured.pk).update(state=MarginCallState.OPEN, closed_at=None, shortfall=shortfall)
+        cured.state, cured.closed_at, cured.shortfall = MarginCallState.OPEN, None, shortfall
+        cured.save(update_fields=["state", "closed_at", "shortfall"])
         audit_record(actor=actor, action="margin_call_reopened", subject=loan, reason=reason,
                      data={"shortfall": str(shortfall), "deadline": str(cured.deadline)})
-        cured.refresh_from_db()
         return cured
     days = financing_policy_in_force(lender=loan.merchant.lender, as_of=as_of).margin_call_days
     call = MarginCall.objects.create(loan=loan, shortfall=shortfall, deadline=as_of + datetime.timedelta(days=days),

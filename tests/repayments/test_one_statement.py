@@ -24,6 +24,7 @@ from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
 from apps.repayments.models import Loan, PenaltyAccrual, RepaymentAllocation
 from apps.repayments.selectors import merchant_credit_total, reconciliation_get
+from tests.helpers import rows_read
 
 _examples = itertools.count()
 LOANS = 10  # g = 1..10: a term loan at 1 and 6, an overdue advance at 10, current advances otherwise
@@ -119,13 +120,6 @@ def test_a_common_repayment_is_one_statement_and_the_rest_give_way():
     assert merchant_credit_total(merchants=[advance.merchant]) > 0
 
 
-def _installment_rows_read() -> int:
-    with connection.cursor() as cursor:  # this transaction's own counters
-        cursor.execute("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables"
-                       " WHERE relname = 'repayments_loaninstallment'")
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db
 def test_a_repayment_reads_its_own_installments_not_the_book_s():
     """The statement's plan is generic (planned once for any loan): it must reach the loan's installments by key.
@@ -133,9 +127,9 @@ def test_a_repayment_reads_its_own_installments_not_the_book_s():
     Command()._book_load(600, slug="crowd")  # ~840 other installments, analysed
     _, loans = _book("alone", "default")
     for n, loan in enumerate(loans):
-        before = _installment_rows_read()
+        before = rows_read("repayments_loaninstallment")
         services.repayment_post(loan=loan, amount=Decimal("10.00"), source="portal", reference=f"r{n}", actor="m")
-        assert _installment_rows_read() - before <= 40, loan.repayment_method  # the book holds ~850
+        assert rows_read("repayments_loaninstallment") - before <= 40, loan.repayment_method  # the book holds ~850
 
 
 @pytest.mark.django_db(transaction=True)

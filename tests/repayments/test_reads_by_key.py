@@ -18,6 +18,7 @@ from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
 from apps.repayments.models import Loan
 from apps.repayments.selectors import loan_timeline
+from tests.helpers import rows_read
 
 CROWD = 1500
 BY_KEY = 40  # rows: what one loan's entries, lines and merchant need, with room; the crowd is 3,000+ entries
@@ -34,23 +35,16 @@ ANALYZE;
 """
 
 
-def _rows_read(table: str) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_xact_user_tables"
-                       " WHERE relname = %s", [table])
-        return cursor.fetchone()[0]
-
-
 class _Reads:
     def __init__(self, table):
         self.table = table
 
     def __enter__(self):
-        self.before = _rows_read(self.table)
+        self.before = rows_read(self.table)
         return self
 
     def __exit__(self, *exc):
-        self.count = _rows_read(self.table) - self.before
+        self.count = rows_read(self.table) - self.before
 
 
 @pytest.fixture
