@@ -99,14 +99,18 @@ class JournalEntry(models.Model):
     kind = models.CharField(max_length=32, choices=EntryKind.choices, default=EntryKind.MANUAL)
     business_date = models.DateField()
     description = models.CharField(max_length=255, blank=True)
-    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    # Reversed at most once (Meta); unique only where set, so the entries that reverse nothing add no index entry.
+    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     facility = models.ForeignKey("BorrowingFacility", null=True, blank=True, on_delete=models.PROTECT, related_name="entries",
                                  db_index=False)  # indexed where set (Meta)
     posted_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["lender", "reference"], name="ledger_entry_unique_reference")]
+        constraints = [
+            models.UniqueConstraint(fields=["lender", "reference"], name="ledger_entry_unique_reference"),
+            models.UniqueConstraint(fields=["reverses"], condition=Q(reverses__isnull=False), name="ledger_entry_reversed_once"),
+        ]
         indexes = [
             models.Index(fields=["lender", "business_date", "id"]),
             models.Index(fields=["facility"], condition=Q(facility__isnull=False), name="ledger_entry_facility"),

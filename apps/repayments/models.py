@@ -150,7 +150,7 @@ class InstallmentStatus(models.TextChoices):
 
 
 class LoanInstallment(models.Model):
-    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="installments")
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="installments", db_index=False)  # (loan, number)
     number = models.PositiveSmallIntegerField()
     due_date = models.DateField()
     principal_due = models.DecimalField(**money_field_kwargs())
@@ -203,7 +203,7 @@ class RepaymentSource(models.TextChoices):
 class Repayment(models.Model):
     """Money received against a loan, idempotent per (loan, source, external reference)."""
 
-    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments")
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments", db_index=False)  # the unique one
     source = models.CharField(max_length=12, choices=RepaymentSource.choices)
     reference = models.CharField(max_length=100)
     amount = models.DecimalField(**money_field_kwargs())

@@ -143,6 +143,16 @@ def test_reversal_mirrors_the_entry_once(books, treasurer):
     assert JournalEntry.objects.count() == 2
 
 
+def test_database_refuses_a_second_reversal_of_an_entry(books, treasurer):
+    from django.db import IntegrityError
+
+    entry = equity_inject(lender=books, amount=D("250.00"), reference="once", actor=treasurer)
+    journal_reverse(entry=entry, reference="once-rev", actor=treasurer, reason="keyed twice")
+    with pytest.raises(IntegrityError, match="ledger_entry_reversed_once"), transaction.atomic():  # past the service's check
+        JournalEntry.objects.create(lender=books, reference="once-rev-2", business_date=datetime.date.today(),
+                                    created_by="x", reverses=entry)
+
+
 def test_database_refuses_an_entry_unbalanced_in_one_of_its_currencies(books):
     cash = Account.objects.get(lender=books, code=Acct.CASH)
     capital = Account.objects.get(lender=books, code=Acct.PAID_IN_CAPITAL)
