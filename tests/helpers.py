@@ -27,3 +27,17 @@ def rows_read(table: str) -> int:
         cursor.execute("SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_xact_user_tables"
                        " WHERE relname = %s", [table])
         return cursor.fetchone()[0]
+
+
+class RowsRead:
+    """The rows a block reads from a table, in .count after it: `with RowsRead("t") as reads: …`."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def __enter__(self):
+        self.before = rows_read(self.table)
+        return self
+
+    def __exit__(self, *exc):
+        self.count = rows_read(self.table) - self.before

@@ -18,7 +18,7 @@ from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
 from apps.repayments.models import Loan
 from apps.repayments.selectors import loan_timeline
-from tests.helpers import rows_read
+from tests.helpers import RowsRead
 
 CROWD = 1500
 BY_KEY = 40  # rows: what one loan's entries, lines and merchant need, with room; the crowd is 3,000+ entries
@@ -33,18 +33,6 @@ INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency)
 SELECT e.id, %(cash)s, v.d, v.c, 'CNY' FROM e CROSS JOIN (VALUES (0.01, 0), (0, 0.01)) AS v(d, c);
 ANALYZE;
 """
-
-
-class _Reads:
-    def __init__(self, table):
-        self.table = table
-
-    def __enter__(self):
-        self.before = rows_read(self.table)
-        return self
-
-    def __exit__(self, *exc):
-        self.count = rows_read(self.table) - self.before
 
 
 @pytest.fixture
@@ -63,21 +51,21 @@ def loan(db):
 
 
 def test_the_loan_s_own_accrual_date_and_timeline_read_its_own_entries(loan):
-    with _Reads("ledger_journalentry") as accrued:
+    with RowsRead("ledger_journalentry") as accrued:
         services._books_accrued_through(loan)
-    with _Reads("ledger_journalentry") as timeline:
+    with RowsRead("ledger_journalentry") as timeline:
         loan_timeline(loan=loan)
     assert max(accrued.count, timeline.count) <= BY_KEY
 
 
 def test_a_general_path_posting_reads_its_own_merchant_s_exposure(loan):
-    with _Reads("ledger_merchantexposure") as exposure:
+    with RowsRead("ledger_merchantexposure") as exposure:
         services.repayment_post(loan=loan, amount=Decimal("999999.00"), source="portal", reference="payoff", actor="m")
     assert exposure.count <= BY_KEY
 
 
 def test_a_reversal_reads_its_own_loan_s_entries(loan):
     repayment = services.repayment_post(loan=loan, amount=Decimal("10.00"), source="portal", reference="r", actor="m")
-    with _Reads("ledger_journalentry") as entries:
+    with RowsRead("ledger_journalentry") as entries:
         services.repayment_reverse(repayment=repayment, actor="t", reason="bounced")
     assert entries.count <= BY_KEY
