@@ -132,6 +132,33 @@ def test_a_repayment_reads_its_own_installments_not_the_book_s():
         assert installments.count <= 40, loan.repayment_method  # the book holds ~850
 
 
+@pytest.mark.django_db
+def test_the_balance_rows_are_moved_in_account_order_and_only_those_that_move():
+    """The statement moves the lender's balance rows by an index scan of account_id = ANY (...), which meets the keys
+    in ascending order: the global lock order. A bitmap or sequential scan would meet them in heap order, and a
+    zero movement must not lock its row (repayments migration 0016)."""
+    _, loans = _book("order", "default")
+    plans = []
+
+    def collect(diag):
+        plans.append(diag.message_primary or "")
+
+    connection.ensure_connection()
+    connection.connection.add_notice_handler(collect)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+                           "SET auto_explain.log_nested_statements = on; SET client_min_messages = log")
+        services.repayment_post(loan=loans[1], amount=Decimal("10.00"), source="portal", reference="order", actor="m")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET client_min_messages; RESET auto_explain.log_min_duration")
+        connection.connection.remove_notice_handler(collect)
+    (plan,) = [p for p in plans if "UPDATE ledger_accountbalance" in p]
+    assert "Index Scan using ledger_balance_unique" in plan and "Bitmap" not in plan
+    assert "<> '0'::numeric" in plan  # the rows whose movement is zero are filtered before the update locks them
+
+
 @pytest.mark.django_db(transaction=True)
 def test_giving_way_releases_the_statement_s_locks_inside_a_caller_s_transaction():
     """Inside a caller's transaction the statement runs in a savepoint: giving way undoes its writes."""
