@@ -133,13 +133,21 @@ def lpr_rate_record(*, effective_from: datetime.date, one_year_rate: Decimal, ac
 
 # --- helpers --------------------------------------------------------------------------------
 
-def _same_event(*, lender, reference: str, kind: str, amount: Decimal) -> JournalEntry:
-    """The entry already posted for this reference if it is the same event; a different event → DuplicateReference."""
-    entry = JournalEntry.objects.get(lender=lender, reference=reference)
+def _same_event(*, lender, reference: str, kind: str, amount: Decimal, facility=None) -> JournalEntry:
+    """The entry already posted for this reference if it is the same event; a different event → DuplicateReference.
+
+    A facility's events (drawdowns, repayments and interest to a bank) are the same only under the same facility.
+    """
+    entry = JournalEntry.objects.select_related("facility").get(lender=lender, reference=reference)
     posted = sum((line.debit for line in entry.lines.all()), ZERO)
     if entry.kind != kind or posted != amount:
         raise DuplicateReference(
             f"Reference {reference} was already used for a {entry.get_kind_display().lower()} of {posted:,.2f}.", existing=entry)
+    if facility is not None and entry.facility_id != facility.pk:
+        bank = entry.facility.bank_name if entry.facility else "no facility"
+        raise DuplicateReference(
+            f"Reference {reference} was already used for a {entry.get_kind_display().lower()} of {posted:,.2f} "
+            f"with {bank}.", existing=entry)
     return entry
 
 
@@ -162,7 +170,7 @@ class _Locked:
                            balances=self.state.balances, exposures=exposures)
 
 
-def _begin(*, lender, reference: str, kind: str, amount: Decimal, business_date=None, merchant=None):
+def _begin(*, lender, reference: str, kind: str, amount: Decimal, business_date=None, merchant=None, facility=None):
     """Lock the lender's position and read everything the decision needs: (replayed entry, None) or (None, _Locked).
 
     One round trip: the lock and the reads taken after it (chart, balances, reference,
@@ -178,7 +186,7 @@ def _begin(*, lender, reference: str, kind: str, amount: Decimal, business_date=
         ledger_setup_ensure(lender=lender)
         state = position_lock_state_get(lender=lender, reference=reference, merchant_id=merchant_id, on=today)
     if state.reference_posted:
-        return _same_event(lender=lender, reference=reference, kind=kind, amount=amount), None
+        return _same_event(lender=lender, reference=reference, kind=kind, amount=amount, facility=facility), None
     position = capital_position_from(lender=lender, balances=state.balances, rules=state.rules)
     return None, _Locked(lender, reference, kind, state.chart, state, position, merchant_id)
 
@@ -286,7 +294,7 @@ def drawdown_record(*, facility: BorrowingFacility, amount: Decimal, reference: 
     lender = facility.lender
     amount = amount_check(amount)
     replayed, locked = _begin(lender=lender, reference=reference, kind=EntryKind.DRAWDOWN, amount=amount,
-                              business_date=business_date)
+                              business_date=business_date, facility=facility)
     if replayed:
         return replayed
     facility = _facility_of(lender, facility)
@@ -320,7 +328,7 @@ def borrowing_repay(*, facility: BorrowingFacility, amount: Decimal, reference: 
     lender = facility.lender
     amount = amount_check(amount)
     replayed, locked = _begin(lender=lender, reference=reference, kind=EntryKind.BORROWING_REPAYMENT, amount=amount,
-                              business_date=business_date)
+                              business_date=business_date, facility=facility)
     if replayed:
         return replayed
     facility = _facility_of(lender, facility)
@@ -341,7 +349,7 @@ def borrowing_interest_pay(*, facility: BorrowingFacility, amount: Decimal, refe
     lender = facility.lender
     amount = amount_check(amount)
     replayed, locked = _begin(lender=lender, reference=reference, kind=EntryKind.BORROWING_INTEREST, amount=amount,
-                              business_date=business_date)
+                              business_date=business_date, facility=facility)
     if replayed:
         return replayed
     facility = _facility_of(lender, facility)

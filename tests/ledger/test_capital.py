@@ -73,6 +73,19 @@ def test_drawdown_within_the_cap_posts_and_tracks_the_facility(capitalised, faci
     assert entry.facility == facility
 
 
+def test_a_facility_event_replays_only_under_its_own_facility(capitalised, facility, treasurer):
+    """A retried drawdown, bank repayment or interest payment returns its first entry; the same reference and amount
+    under the other bank's facility is a different event, refused, and nothing moves on either facility."""
+    other = facility_open(lender=capitalised, bank_name="Bank B", limit=D("1000.00"), annual_rate=D("4"), actor=treasurer)
+    for post in (drawdown_record, borrowing_interest_pay, borrowing_repay):
+        first = post(facility=facility, amount=D("10.00"), reference=f"{post.__name__}-1", actor=treasurer)
+        assert post(facility=facility, amount=D("10.00"), reference=f"{post.__name__}-1", actor=treasurer) == first
+        before = books_snapshot(capitalised)
+        with pytest.raises(DuplicateReference, match="with Harbour Commercial Bank") as exc:
+            post(facility=other, amount=D("10.00"), reference=f"{post.__name__}-1", actor=treasurer)
+        assert exc.value.existing == first and books_snapshot(capitalised) == before
+
+
 def test_drawdown_past_the_cap_is_refused_with_the_numbers(capitalised, facility, treasurer):
     drawdown_record(facility=facility, amount=D("300000.00"), reference="dd-1", actor=treasurer)
     before = books_snapshot(capitalised)
