@@ -95,12 +95,20 @@ RULE_FIELDS = ("borrowing_cap_ratio", "max_lending_banks", "single_borrower_rati
 
 @transaction.atomic
 def rule_set_version_create(*, lender, actor, effective_from: datetime.date, reason: str, **values) -> RuleSet:
-    """Record a new version of the lender's rules (earlier versions stay, for the dates they covered)."""
+    """Record a new version of the lender's rules (earlier versions stay, for the dates they covered).
+
+    It takes effect today or later: the rules that were in force on a past date are history, which reports as of that
+    date read back, and are not rewritten.
+    """
     unknown = set(values) - set(RULE_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown rule(s): {', '.join(sorted(unknown))}.")
     if not reason.strip():
         raise ValidationFailed("Say why the rules change.", code="REASON_REQUIRED")
+    today = business_date_today()
+    if effective_from < today:
+        raise ValidationFailed(f"New rules take effect from today ({today.isoformat()}) or later; the rules in force on "
+                               f"{effective_from.isoformat()} stay as they were.", code="RULES_BACKDATED")
     lender_position_lock(lender)  # versions are numbered under the lender's lock
     current = rules_in_force_get(lender=lender, on=effective_from)
     latest = RuleSet.objects.filter(lender=lender).order_by("-version").values_list("version", flat=True).first() or 0

@@ -101,7 +101,7 @@ def test_the_rule_sets_minimum_own_share_caps_the_banks_part(agreement, accepted
     from apps.ledger.services import rule_set_version_create
 
     CoLendingAgreement.objects.filter(pk=agreement.pk).update(share=D("0.7000"))
-    rule_set_version_create(lender=lender, actor=staff[Role.LENDER_ADMIN], effective_from=TODAY - datetime.timedelta(days=1),
+    rule_set_version_create(lender=lender, actor=staff[Role.LENDER_ADMIN], effective_from=TODAY,
                             reason="Keep half of every loan", min_own_share_colending=D("0.5000"))
     share = PartnerShareOffer.objects.get(application=accepted("1000.00"))
     assert (share.amount, share.share) == (D("500.00"), D("0.5000"))

@@ -5,6 +5,7 @@ import datetime
 import pytest
 
 from apps.core.audit import audit_trail_for
+from apps.core.calendar import business_date_today
 from apps.core.errors import ValidationFailed
 from apps.ledger.errors import (
     CapExceeded,
@@ -203,7 +204,7 @@ def test_replayed_loan_funding_posts_once(capitalised, treasurer, merchant):
 
 def test_rule_set_versions_are_effective_dated_and_audited(capitalised, facility, staff):
     admin = staff["lender_admin"]
-    today = datetime.date.today()
+    today = business_date_today()
     assert rules_in_force_get(lender=capitalised).borrowing_cap_ratio == D("0.50")
     v1 = rule_set_version_create(lender=capitalised, actor=admin, effective_from=today, reason="board decision",
                                  borrowing_cap_ratio=D("0.40"))
@@ -219,6 +220,10 @@ def test_rule_set_versions_are_effective_dated_and_audited(capitalised, facility
     assert event.data["changes"] == {"borrowing_cap_ratio": ["0.50", "0.40"]} and event.actor == admin
     with pytest.raises(ValidationFailed):
         rule_set_version_create(lender=capitalised, actor=admin, effective_from=today, reason="x", borrowing_cap_ratio=D("1.5"))
+    with pytest.raises(ValidationFailed, match="stay as they were") as exc:  # the past is not rewritten
+        rule_set_version_create(lender=capitalised, actor=admin, effective_from=today - datetime.timedelta(days=1),
+                                reason="looser last week", borrowing_cap_ratio=D("0.60"))
+    assert exc.value.code == "RULES_BACKDATED"
     assert RuleSet.objects.filter(lender=capitalised).count() == 2
 
 
@@ -239,7 +244,7 @@ def test_the_state_read_with_the_lock_matches_the_separate_reads(capitalised, tr
     from apps.ledger.selectors import chart_get, position_lock_state_get
 
     loan_funding_post(lender=capitalised, merchant=merchant, amount=D("1234.56"), reference="f-1", actor=treasurer)
-    rule_set_version_create(lender=capitalised, actor=treasurer, effective_from=datetime.date.today(), reason="tighter",
+    rule_set_version_create(lender=capitalised, actor=treasurer, effective_from=business_date_today(), reason="tighter",
                             single_borrower_ratio=D("0.04"))
     with transaction.atomic():
         state = position_lock_state_get(lender=capitalised, reference="f-1", merchant_id=merchant.pk)

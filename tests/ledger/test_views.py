@@ -8,6 +8,7 @@ import pytest
 
 from apps.accounts.models import Role
 from apps.core.audit import audit_trail_for
+from apps.core.calendar import business_date_today
 from apps.ledger.context_processors import capital_breach
 from apps.ledger.models import BorrowingFacility, EntryKind, JournalEntry, RuleSet
 from apps.ledger.selectors import borrowings_outstanding_get, cash_get
@@ -106,7 +107,7 @@ def test_funding_forms_need_the_treasurer_role(client, staff, capitalised, other
 
 
 def test_only_lender_admins_version_the_rules(client, staff, capitalised):
-    data = {"effective_from": datetime.date.today().isoformat(), "borrowing_cap_ratio": "0.45", "max_lending_banks": "2",
+    data = {"effective_from": business_date_today().isoformat(), "borrowing_cap_ratio": "0.45", "max_lending_banks": "2",
             "single_borrower_ratio": "0.10", "reserve_coverage_min": "1.00", "apr_multiple_of_lpr": "4",
             "min_own_share_colending": "0.30", "reason": "2025 NFRA interim measures"}
     client.force_login(staff[Role.TREASURER])
@@ -117,6 +118,9 @@ def test_only_lender_admins_version_the_rules(client, staff, capitalised):
     rules = RuleSet.objects.get(lender=capitalised)
     assert rules.single_borrower_ratio == D("0.10") and rules.created_by == staff[Role.LENDER_ADMIN]
     assert "12%" in client.get("/backoffice/ledger/rules/").content.decode()  # 4 × LPR 3.00%
+    backdated = {**data, "effective_from": (business_date_today() - datetime.timedelta(days=1)).isoformat()}
+    body = client.post("/backoffice/ledger/rules/", backdated).content.decode()
+    assert "stay as they were" in body and RuleSet.objects.filter(lender=capitalised).count() == 1
 
 
 def test_reports_balance_and_export_csv(client, staff, capitalised, facility, merchant):
