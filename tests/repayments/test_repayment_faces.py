@@ -21,6 +21,9 @@ def test_merchant_pays_in_the_portal_and_a_double_submit_posts_once(client, merc
     client.force_login(merchant_user)
     page = client.get(f"/portal/loans/{loan.pk}/").content.decode()
     assert "Pay now" in page and "1,500.00" in page
+    # The double-submit reference travels hidden, with no label standing over nothing; rates read as percentages.
+    assert 'type="hidden" name="reference"' in page and 'for="id_reference"' not in page
+    assert f"{loan.annual_rate * 100:.2f}% a year" in page
     form = {"amount": "300.00", "reference": "browser-ref-1"}
     client.post(f"/portal/loans/{loan.pk}/", form)
     response = client.post(f"/portal/loans/{loan.pk}/", form, follow=True)
