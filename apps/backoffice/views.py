@@ -9,6 +9,7 @@ from apps.accounts.access import staff_required
 from apps.accounts.models import STAFF_ROLES, Role
 from apps.accounts.views import login_view, logout_view
 from apps.collections.recoveries import recovery_post
+from apps.collections.selectors import case_queue_list, write_offs_pending_list
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
@@ -16,6 +17,8 @@ from apps.financing.application_services import application_review
 from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import ApplicationState
 from apps.financing.selectors import applications_for_lender, merchant_owed_get, referral_queue_list
+from apps.ledger.models import Acct
+from apps.ledger.selectors import balances_by_code_get, capital_position_from, rules_in_force_get
 from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
@@ -24,6 +27,7 @@ from apps.repayments.forms import PaymentForm, RepaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
+    loan_book_counts,
     loan_outstanding,
     loan_timeline,
     loans_for_lender,
@@ -50,12 +54,20 @@ def _page(request, queryset):
 
 @staff_required()
 def home(request):
-    merchants = merchants_for_lender(lender=request.lender)
+    """What needs a person today (queues), then the book and the capital position at a glance."""
+    lender = request.lender
+    merchants = merchants_for_lender(lender=lender)
+    balances = balances_by_code_get(lender=lender)
     return render(request, "backoffice/home.html", {
-        "queue_count": kyc_queue_list(lender=request.lender).count(),
+        "queue_count": kyc_queue_list(lender=lender).count(),
         "merchant_count": merchants.count(),
         "verified_count": merchants.filter(kyc_state=KycState.VERIFIED).count(),
-        "referral_count": referral_queue_list(lender=request.lender).count(),
+        "referral_count": referral_queue_list(lender=lender).count(),
+        "book": loan_book_counts(lender=lender),
+        "principal": balances.get(Acct.LOANS_PRINCIPAL, 0),
+        "live_cases": case_queue_list(lender=lender, user=request.user).count(),
+        "write_offs_pending": write_offs_pending_list(lender=lender).count(),
+        "position": capital_position_from(lender=lender, balances=balances, rules=rules_in_force_get(lender=lender)),
     })
 
 

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 
 from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
@@ -24,6 +24,14 @@ def loans_for_merchant(*, merchant):
 
 def loans_for_lender(*, lender):
     return Loan.objects.filter(merchant__lender=lender).select_related("merchant", "partner_bank")
+
+
+def loan_book_counts(*, lender) -> dict[str, int]:
+    """How many of the lender's loans are outstanding (active, overdue or defaulted), overdue and defaulted: one query."""
+    outstanding = (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED)
+    return Loan.objects.filter(merchant__lender=lender, state__in=outstanding).aggregate(
+        outstanding=Count("id"), overdue=Count("id", filter=Q(state=LoanState.OVERDUE)),
+        defaulted=Count("id", filter=Q(state=LoanState.DEFAULTED)))
 
 
 def loans_for_partner_bank(*, partner_bank):

@@ -57,6 +57,22 @@ def test_treasurer_records_a_repayment_and_the_timeline_shows_the_loans_story(cl
     assert Loan.objects.get(pk=loan.pk).state == LoanState.PAID_OFF
 
 
+def test_the_dashboard_shows_the_book_and_the_capital_position(client, staff, loan, other_lender,
+                                                               django_assert_max_num_queries):
+    from apps.ledger.selectors import capital_position_get
+    from tests.accounts.factories import StaffFactory
+
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.OVERDUE)  # as end of day would mark it
+    client.force_login(staff[Role.COLLECTOR])
+    with django_assert_max_num_queries(14):  # sessions, user, then a query or two per figure
+        page = client.get("/backoffice/").content.decode()
+    position = capital_position_get(lender=loan.merchant.lender)
+    assert 'id="book-outstanding">1<' in page and 'id="book-overdue">1<' in page and "1,500.00 of principal" in page
+    assert f'id="cap-headroom">{position.headroom:,.2f}<' in page and "Borrowing headroom" in page
+    client.force_login(StaffFactory(lender=other_lender, role=Role.LENDER_ADMIN))  # another lender sees its own book
+    assert 'id="book-outstanding">0<' in client.get("/backoffice/").content.decode()
+
+
 def test_loan_list_is_tenant_scoped(client, staff, loan, other_lender):
     from tests.accounts.factories import StaffFactory
 
