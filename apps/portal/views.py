@@ -29,7 +29,13 @@ from apps.repayments.calculator import calculator_context
 from apps.repayments.collateral import pledges_add
 from apps.repayments.forms import RepaymentForm
 from apps.repayments.models import RepaymentSource
-from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_merchant, payoff_quote
+from apps.repayments.selectors import (
+    installment_status,
+    loan_outstanding,
+    loans_for_merchant,
+    merchant_loans_summary,
+    payoff_quote,
+)
 from apps.repayments.services import repayment_post
 
 from .forms import DocumentUploadForm, OrdersCsvForm, SalesCsvForm, SignupForm, TermLoanForm
@@ -66,6 +72,7 @@ def home(request):
         "merchant": merchant,
         "assessment": credit_assessment_latest(merchant=merchant),
         "sales": sales_summary_get(merchant=merchant),
+        "loans": merchant_loans_summary(merchant=merchant, today=business_date_today()),
     })
 
 

@@ -26,10 +26,12 @@ def loans_for_lender(*, lender):
     return Loan.objects.filter(merchant__lender=lender).select_related("merchant", "partner_bank")
 
 
+LOAN_OPEN_STATES = (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED)  # still owed
+
+
 def loan_book_counts(*, lender) -> dict[str, int]:
     """How many of the lender's loans are outstanding (active, overdue or defaulted), overdue and defaulted: one query."""
-    outstanding = (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED)
-    return Loan.objects.filter(merchant__lender=lender, state__in=outstanding).aggregate(
+    return Loan.objects.filter(merchant__lender=lender, state__in=LOAN_OPEN_STATES).aggregate(
         outstanding=Count("id"), overdue=Count("id", filter=Q(state=LoanState.OVERDUE)),
         defaulted=Count("id", filter=Q(state=LoanState.DEFAULTED)))
 
@@ -43,6 +45,37 @@ def installment_status(installment: LoanInstallment, today: datetime.date) -> st
             and installment.fee_paid >= installment.fee_due and installment.penalty_paid >= installment.penalty_accrued:
         return "paid"
     return "overdue" if installment.due_date < today else "due"
+
+
+def installment_left(installment: LoanInstallment) -> Decimal:
+    """What is left to pay on an installment as scheduled: principal, interest and fees, and the penalty accrued."""
+    i = installment
+    return (i.principal_due - i.principal_paid + max(i.interest_due - i.interest_paid, ZERO) + max(i.fee_due - i.fee_paid, ZERO)
+            + i.penalty_accrued - i.penalty_paid)
+
+
+@dataclass(frozen=True)
+class MerchantLoansSummary:
+    open_loans: int
+    principal: Decimal  # outstanding on the open loans
+    overdue: Decimal  # left to pay on installments past their due date
+    next_due: LoanInstallment | None  # the first installment due today or later with something left to pay
+    next_due_left: Decimal  # what is left to pay on it
+    credit: Decimal  # held for the merchant (overpayments, sweep remainders), refundable
+
+
+def merchant_loans_summary(*, merchant, today: datetime.date) -> MerchantLoansSummary:
+    """The merchant's open loans at a glance (portal overview): the installments, then the credit held."""
+    rows = list(LoanInstallment.objects.filter(loan__merchant=merchant, loan__state__in=LOAN_OPEN_STATES)
+                .order_by("due_date", "loan_id", "number"))
+    unpaid = [i for i in rows if installment_status(i, today) != "paid"]
+    next_due = next((i for i in unpaid if i.due_date >= today), None)
+    return MerchantLoansSummary(
+        open_loans=len({i.loan_id for i in rows}),
+        principal=sum((i.principal_due - i.principal_paid for i in rows), ZERO),
+        overdue=sum((installment_left(i) for i in unpaid if i.due_date < today), ZERO),
+        next_due=next_due, next_due_left=installment_left(next_due) if next_due else ZERO,
+        credit=merchant_credit_total(merchants=[merchant]))
 
 
 def loan_outstanding(loan: Loan) -> dict:

@@ -1,5 +1,6 @@
 """Paying in the portal, recording in the back-office, and a partner bank posting through the API."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -29,6 +30,23 @@ def test_merchant_pays_in_the_portal_and_a_double_submit_posts_once(client, merc
     response = client.post(f"/portal/loans/{loan.pk}/", form, follow=True)
     assert "Payment of 300.00 received." in response.content.decode()
     assert Repayment.objects.filter(loan=loan).count() == 1
+
+
+def test_the_portal_overview_shows_what_is_owed_what_is_next_and_what_is_overdue(client, merchant_user, loan):
+    from apps.repayments.models import LoanInstallment
+    from apps.repayments.services import repayment_post
+
+    client.force_login(merchant_user)
+    (installment,) = loan.installments.all()  # a pre-sale advance: one bullet
+    owed = installment.principal_due + installment.interest_due + installment.fee_due
+    page = client.get("/portal/").content.decode()
+    assert "1,500.00" in page and "principal outstanding on 1 loan" in page
+    assert f"Next: <strong>{owed:,.2f}</strong> due {installment.due_date:%Y-%m-%d}" in page and 'id="overdue-amount"' not in page
+    repayment_post(loan=loan, amount=D("300.00"), source="portal", reference="p1", actor=merchant_user)
+    assert f"Next: <strong>{owed - D('300.00'):,.2f}</strong>" in client.get("/portal/").content.decode()
+    LoanInstallment.objects.filter(pk=installment.pk).update(due_date=TODAY - datetime.timedelta(days=1))  # now past due
+    page = client.get("/portal/").content.decode()
+    assert f"{owed - D('300.00'):,.2f} is overdue" in page and 'id="next-due"' not in page
 
 
 def test_another_merchants_loan_is_not_found(client, other_merchant_user, loan):
