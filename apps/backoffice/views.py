@@ -32,6 +32,7 @@ from apps.repayments.selectors import (
     loan_timeline,
     loans_for_lender,
     merchant_credit_total,
+    principal_outstanding_by_loan,
     reconciliation_get,
 )
 from apps.repayments.services import merchant_credit_refund, repayment_post, repayment_reverse
@@ -197,10 +198,20 @@ def application_detail(request, application_id: int):
 def loan_list(request):
     queryset = loans_for_lender(lender=request.lender).order_by("-created_at", "-id")
     state = request.GET.get("state", "")
+    q = request.GET.get("q", "").strip()
     if state in LoanState.values:
         queryset = queryset.filter(state=state)
-    return render(request, "backoffice/loan_list.html", {"page": _page(request, queryset), "state": state,
-                                                         "states": LoanState.choices})
+    if q:
+        match = Q(merchant__company_name__icontains=q)
+        number = q.removeprefix("#")
+        if number.isdigit() and len(number) <= 18:  # a loan number, within bigint
+            match |= Q(pk=int(number))
+        queryset = queryset.filter(match)
+    page = _page(request, queryset)
+    outstanding = principal_outstanding_by_loan(loan_ids=[loan.pk for loan in page])
+    for loan in page:
+        loan.outstanding = outstanding.get(loan.pk)
+    return render(request, "backoffice/loan_list.html", {"page": page, "state": state, "q": q, "states": LoanState.choices})
 
 
 @staff_required()

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
@@ -34,6 +34,13 @@ def loan_book_counts(*, lender) -> dict[str, int]:
     return Loan.objects.filter(merchant__lender=lender, state__in=LOAN_OPEN_STATES).aggregate(
         outstanding=Count("id"), overdue=Count("id", filter=Q(state=LoanState.OVERDUE)),
         defaulted=Count("id", filter=Q(state=LoanState.DEFAULTED)))
+
+
+def principal_outstanding_by_loan(*, loan_ids) -> dict[int, Decimal]:
+    """Principal still owed on each of these loans (a page of a list): one query by the installments' loan key."""
+    rows = (LoanInstallment.objects.filter(loan_id__in=loan_ids).values("loan_id")
+            .annotate(left=Sum(F("principal_due") - F("principal_paid"))).values_list("loan_id", "left"))
+    return dict(rows)
 
 
 def loans_for_partner_bank(*, partner_bank):

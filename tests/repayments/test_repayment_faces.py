@@ -91,6 +91,23 @@ def test_the_dashboard_shows_the_book_and_the_capital_position(client, staff, lo
     assert 'id="book-outstanding">0<' in client.get("/backoffice/").content.decode()
 
 
+def test_the_loan_list_shows_what_is_outstanding_and_finds_a_loan_by_merchant_or_number(client, staff, loan,
+                                                                                       django_assert_max_num_queries):
+    from apps.repayments.services import repayment_post
+
+    repayment_post(loan=loan, amount=D("300.00"), source="portal", reference="p1", actor="m")
+    left = loan.installments.get().principal_due - loan.installments.get().principal_paid
+    client.force_login(staff[Role.COLLECTOR])
+    with django_assert_max_num_queries(8):  # the page of loans, then one query for all their outstanding principal
+        page = client.get("/backoffice/loans/").content.decode()
+    assert f'<td class="num">{left:,.2f}</td>' in page
+    for q in (loan.merchant.company_name[:4].lower(), f"#{loan.pk}", str(loan.pk)):
+        assert f"#{loan.pk}</a>" in client.get("/backoffice/loans/", {"q": q}).content.decode(), q
+    for q in ("no such shop", "9" * 30):  # a number past bigint is a name that matches nothing, not an error
+        response = client.get("/backoffice/loans/", {"q": q})
+        assert response.status_code == 200 and "No loans." in response.content.decode()
+
+
 def test_loan_list_is_tenant_scoped(client, staff, loan, other_lender):
     from tests.accounts.factories import StaffFactory
 
