@@ -147,7 +147,7 @@ def test_the_merchant_applies_in_the_portal_and_accepts(client, merchant_user, t
     application = FinancingApplication.objects.get()
     assert response.status_code == 302 and response.url == f"/portal/applications/{application.pk}/"
     page = client.get(response.url).content.decode()
-    assert "over 12 months" in page and "1032.80" in page and "nothing is deducted upfront" in page
+    assert "over 12 months" in page and "1,032.80" in page and "nothing is deducted upfront" in page
     accepted = client.post(response.url, follow=True).content.decode()
     assert "Offer accepted and 12,000.00 disbursed in full" in accepted
     loan_page = client.get(f"/portal/loans/{application.loan.pk}/").content.decode()

@@ -10,7 +10,7 @@ QUERY = {"method": "equal_installment", "principal": "100000.00", "annual_rate":
 def test_the_calculator_shows_the_schedule_and_apr(client, merchant_user, staff, face):
     client.force_login(merchant_user if face == "portal" else staff[Role.COLLECTOR])
     body = client.get(f"/{face}/calculator/", QUERY).content.decode()
-    assert "8884.88" in body and "6618.53" in body and 'id="calc-apr">0.1274<' in body
+    assert "8,884.88" in body and "6,618.53" in body and 'id="calc-apr">12.74%<' in body  # amounts and rates as people read them
 
 
 def test_bad_input_is_explained(client, merchant_user):
