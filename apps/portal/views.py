@@ -35,6 +35,7 @@ from apps.repayments.selectors import (
     loans_for_merchant,
     merchant_loans_summary,
     payoff_quote,
+    principal_outstanding_by_loan,
 )
 from apps.repayments.services import repayment_post
 
@@ -242,9 +243,11 @@ def application_detail(request, application_id: int):
 
 @merchant_required
 def loans(request):
-    return render(request, "portal/loans.html", {
-        "page": Paginator(loans_for_merchant(merchant=request.merchant), 25).get_page(request.GET.get("page")),
-    })
+    page = Paginator(loans_for_merchant(merchant=request.merchant), 25).get_page(request.GET.get("page"))
+    outstanding = principal_outstanding_by_loan(loan_ids=[loan.pk for loan in page])
+    for loan in page:
+        loan.outstanding = outstanding.get(loan.pk)
+    return render(request, "portal/loans.html", {"page": page})
 
 
 @merchant_required

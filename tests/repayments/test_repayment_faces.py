@@ -44,6 +44,9 @@ def test_the_portal_overview_shows_what_is_owed_what_is_next_and_what_is_overdue
     assert f"Next: <strong>{owed:,.2f}</strong> due {installment.due_date:%Y-%m-%d}" in page and 'id="overdue-amount"' not in page
     repayment_post(loan=loan, amount=D("300.00"), source="portal", reference="p1", actor=merchant_user)
     assert f"Next: <strong>{owed - D('300.00'):,.2f}</strong>" in client.get("/portal/").content.decode()
+    paid = loan.installments.get()
+    assert f'<td class="num">{paid.principal_due - paid.principal_paid:,.2f}</td>' in (
+        client.get("/portal/loans/").content.decode())  # the list shows what is left of each loan's principal
     LoanInstallment.objects.filter(pk=installment.pk).update(due_date=TODAY - datetime.timedelta(days=1))  # now past due
     page = client.get("/portal/").content.decode()
     assert f"{owed - D('300.00'):,.2f} is overdue" in page and 'id="next-due"' not in page
