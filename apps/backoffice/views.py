@@ -32,7 +32,7 @@ from apps.repayments.selectors import (
     loan_timeline,
     loans_for_lender,
     merchant_credit_total,
-    principal_outstanding_by_loan,
+    principal_outstanding_attach,
     reconciliation_get,
 )
 from apps.repayments.services import merchant_credit_refund, repayment_post, repayment_reverse
@@ -208,9 +208,7 @@ def loan_list(request):
             match |= Q(pk=int(number))
         queryset = queryset.filter(match)
     page = _page(request, queryset)
-    outstanding = principal_outstanding_by_loan(loan_ids=[loan.pk for loan in page])
-    for loan in page:
-        loan.outstanding = outstanding.get(loan.pk)
+    principal_outstanding_attach(page)
     return render(request, "backoffice/loan_list.html", {"page": page, "state": state, "q": q, "states": LoanState.choices})
 
 

@@ -35,7 +35,7 @@ from apps.repayments.selectors import (
     loans_for_merchant,
     merchant_loans_summary,
     payoff_quote,
-    principal_outstanding_by_loan,
+    principal_outstanding_attach,
 )
 from apps.repayments.services import repayment_post
 
@@ -244,9 +244,7 @@ def application_detail(request, application_id: int):
 @merchant_required
 def loans(request):
     page = Paginator(loans_for_merchant(merchant=request.merchant), 25).get_page(request.GET.get("page"))
-    outstanding = principal_outstanding_by_loan(loan_ids=[loan.pk for loan in page])
-    for loan in page:
-        loan.outstanding = outstanding.get(loan.pk)
+    principal_outstanding_attach(page)
     return render(request, "portal/loans.html", {"page": page})
 
 

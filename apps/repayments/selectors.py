@@ -36,11 +36,13 @@ def loan_book_counts(*, lender) -> dict[str, int]:
         defaulted=Count("id", filter=Q(state=LoanState.DEFAULTED)))
 
 
-def principal_outstanding_by_loan(*, loan_ids) -> dict[int, Decimal]:
-    """Principal still owed on each of these loans (a page of a list): one query by the installments' loan key."""
-    rows = (LoanInstallment.objects.filter(loan_id__in=loan_ids).values("loan_id")
-            .annotate(left=Sum(F("principal_due") - F("principal_paid"))).values_list("loan_id", "left"))
-    return dict(rows)
+def principal_outstanding_attach(loans) -> None:
+    """Set `outstanding`, the principal still owed, on each of these loans (a page of a list): one query by loan key."""
+    loans = list(loans)
+    left = dict(LoanInstallment.objects.filter(loan_id__in=[loan.pk for loan in loans]).values("loan_id")
+                .annotate(left=Sum(F("principal_due") - F("principal_paid"))).values_list("loan_id", "left"))
+    for loan in loans:
+        loan.outstanding = left.get(loan.pk)
 
 
 def loans_for_partner_bank(*, partner_bank):
