@@ -13,7 +13,7 @@ from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
 
 from .accrual import accrual_reference_prefix, accrued_through
-from .models import NON_ACCRUAL_STATES, CreditRefund, Loan, LoanInstallment, LoanState, RepaymentAllocation
+from .models import NON_ACCRUAL_STATES, REPAYABLE_STATES, CreditRefund, Loan, LoanInstallment, LoanState, RepaymentAllocation
 
 ZERO = Decimal("0.00")
 
@@ -26,12 +26,9 @@ def loans_for_lender(*, lender):
     return Loan.objects.filter(merchant__lender=lender).select_related("merchant", "partner_bank")
 
 
-LOAN_OPEN_STATES = (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.DEFAULTED)  # still owed
-
-
 def loan_book_counts(*, lender) -> dict[str, int]:
     """How many of the lender's loans are outstanding (active, overdue or defaulted), overdue and defaulted: one query."""
-    return Loan.objects.filter(merchant__lender=lender, state__in=LOAN_OPEN_STATES).aggregate(
+    return Loan.objects.filter(merchant__lender=lender, state__in=REPAYABLE_STATES).aggregate(
         outstanding=Count("id"), overdue=Count("id", filter=Q(state=LoanState.OVERDUE)),
         defaulted=Count("id", filter=Q(state=LoanState.DEFAULTED)))
 
@@ -49,18 +46,18 @@ def loans_for_partner_bank(*, partner_bank):
     return Loan.objects.filter(partner_bank=partner_bank).select_related("merchant")
 
 
+def installment_left(installment: LoanInstallment) -> Decimal:
+    """What is left to pay on an installment as scheduled: principal, interest and fees, and the penalty accrued.
+    (Nothing is ever paid past what is due: the installment's CHECK constraints.)"""
+    i = installment
+    return (i.principal_due - i.principal_paid + i.interest_due - i.interest_paid + i.fee_due - i.fee_paid
+            + i.penalty_accrued - i.penalty_paid)
+
+
 def installment_status(installment: LoanInstallment, today: datetime.date) -> str:
-    if installment.principal_paid == installment.principal_due and installment.interest_paid >= installment.interest_due \
-            and installment.fee_paid >= installment.fee_due and installment.penalty_paid >= installment.penalty_accrued:
+    if not installment_left(installment):
         return "paid"
     return "overdue" if installment.due_date < today else "due"
-
-
-def installment_left(installment: LoanInstallment) -> Decimal:
-    """What is left to pay on an installment as scheduled: principal, interest and fees, and the penalty accrued."""
-    i = installment
-    return (i.principal_due - i.principal_paid + max(i.interest_due - i.interest_paid, ZERO) + max(i.fee_due - i.fee_paid, ZERO)
-            + i.penalty_accrued - i.penalty_paid)
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class MerchantLoansSummary:
 
 def merchant_loans_summary(*, merchant, today: datetime.date) -> MerchantLoansSummary:
     """The merchant's open loans at a glance (portal overview): the installments, then the credit held."""
-    rows = list(LoanInstallment.objects.filter(loan__merchant=merchant, loan__state__in=LOAN_OPEN_STATES)
+    rows = list(LoanInstallment.objects.filter(loan__merchant=merchant, loan__state__in=REPAYABLE_STATES)
                 .order_by("due_date", "loan_id", "number"))
     unpaid = [i for i in rows if installment_status(i, today) != "paid"]
     next_due = next((i for i in unpaid if i.due_date >= today), None)
