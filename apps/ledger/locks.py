@@ -17,6 +17,8 @@ services take this lock and read their decision state in one round trip
 (selectors.position_lock_state_get); lender_position_lock is for everything else.
 """
 
+from decimal import Decimal
+
 from django.db import connection
 
 from .models import LenderPosition
@@ -43,10 +45,10 @@ def merchant_exposure_lock(merchant_id: int):
     return row[0] if row else None
 
 
-def balances_lock(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, object, int, bool]]:
-    """Lock the balance rows of (account id, currency) pairs in account-id order.
+def balances_lock(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Decimal]:
+    """Lock every slice of the balances of (account id, currency) pairs, in (account id, currency, slice) order.
 
-    Returns {(account_id, currency): (row id, balance, sign, non_negative)} for the rows that exist.
+    Returns {(account_id, currency): balance, the sum of its slices} for the balances that exist.
     """
     if not keys:
         return {}
@@ -54,20 +56,22 @@ def balances_lock(keys: list[tuple[int, str]]) -> dict[tuple[int, str], tuple[in
     params = [v for key in keys for v in key]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, account_id, currency, balance, sign, non_negative FROM ledger_accountbalance"
-            f" WHERE (account_id, currency) IN ({placeholders}) ORDER BY account_id, currency FOR UPDATE",
+            "SELECT account_id, currency, sum(balance) FROM (SELECT account_id, currency, balance FROM ledger_accountbalance"
+            f" WHERE (account_id, currency) IN ({placeholders}) ORDER BY account_id, currency, slice FOR UPDATE) b"
+            " GROUP BY account_id, currency",
             params,
         )
-        return {(row[1], row[2]): (row[0], row[3], row[4], row[5]) for row in cursor.fetchall()}
+        return {(row[0], row[1]): row[2] for row in cursor.fetchall()}
 
 
 def balance_rows_lock(*, lender, codes) -> None:
-    """Lock the lender's base-currency balance rows of these account codes, in account-id order.
+    """Lock every slice of the lender's base-currency balances of these account codes, in (account id, slice) order.
 
     For a transaction about to post several entries: each posting locks its own rows in order, but
     together they would not be, and two such transactions could deadlock; after this they don't wait.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT b.id FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
-                       " WHERE a.lender_id = %s AND a.code = ANY(%s) AND b.currency = %s ORDER BY b.account_id FOR UPDATE OF b",
+                       " WHERE a.lender_id = %s AND a.code = ANY(%s) AND b.currency = %s"
+                       " ORDER BY b.account_id, b.slice FOR UPDATE OF b",
                        [lender.pk, sorted(codes), lender.base_currency])

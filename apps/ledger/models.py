@@ -150,11 +150,22 @@ class JournalLine(models.Model):
         return f"{self.account_id} {side} {self.currency}"
 
 
+# Each account's balance in a currency is kept in this many rows (slices), so that postings running at once need not
+# queue on one row: one that moves an account away from its wrong side takes any slice no one holds (SKIP LOCKED),
+# and so does one toward it that the slice can cover; the rest lock every slice and spread the new total over them
+# (ledger migration 0016). Each slice obeys the wrong-side rule on its own, so their sum does.
+BALANCE_SLICES = 8
+
+
 class AccountBalance(models.Model):
-    """Net debit (debits − credits) of one account in one currency, kept in step by journal_post."""
+    """Net debit (debits − credits) of one slice of one account in one currency, kept in step by journal_post.
+
+    An account's balance is the sum of its BALANCE_SLICES slices.
+    """
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances", db_index=False)  # the unique one
     currency = models.CharField(max_length=3)
+    slice = models.SmallIntegerField(default=0)
     balance = models.DecimalField(default=Decimal("0"), **money_field_kwargs())
     # Copied from the account so that a CHECK can guard the wrong-side rule in the database.
     sign = models.SmallIntegerField()
@@ -162,13 +173,14 @@ class AccountBalance(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "currency"], name="ledger_balance_unique"),
+            models.UniqueConstraint(fields=["account", "currency", "slice"], name="ledger_balance_unique"),
+            models.CheckConstraint(name="ledger_balance_slice_range", condition=Q(slice__gte=0, slice__lt=BALANCE_SLICES)),
             models.CheckConstraint(name="ledger_balance_not_wrong_side",
                                    condition=Q(non_negative=False) | Q(balance__gte=0, sign=1) | Q(balance__lte=0, sign=-1)),
         ]
 
     def __str__(self):
-        return f"{self.account_id}: {self.balance} {self.currency}"
+        return f"{self.account_id}/{self.slice}: {self.balance} {self.currency}"
 
 
 class LenderPosition(models.Model):

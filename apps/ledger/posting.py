@@ -23,7 +23,7 @@ from apps.core.money import MAX_AMOUNT, quantize
 
 from .errors import DuplicateReference, FacilityLimitExceeded, LedgerError, UnbalancedEntry
 from .locks import balances_lock, lender_position_lock, merchant_exposure_lock
-from .models import AccountBalance, Acct, EntryKind, JournalEntry, RuleSet
+from .models import BALANCE_SLICES, AccountBalance, Acct, EntryKind, JournalEntry, RuleSet
 from .selectors import NET_CAPITAL_CODES, CapitalPosition, chart_get
 
 ZERO = Decimal("0.00")
@@ -201,19 +201,23 @@ def _balances_check(lender, chart, deltas: dict[tuple[int, str], Decimal], balan
     if balances is not None and all(currency == lender.base_currency for _, currency in keys):
         current = {key: balances.get(by_id[key[0]].code, ZERO) for key in keys}
     else:
-        locked = balances_lock(keys)
-        missing = [key for key in keys if key not in locked]
+        current = balances_lock(keys)
+        missing = [key for key in keys if key not in current]
         if missing:  # first posting in a new currency
-            AccountBalance.objects.bulk_create(
-                [AccountBalance(account_id=aid, currency=cur, sign=by_id[aid].sign, non_negative=by_id[aid].non_negative)
-                 for aid, cur in missing], ignore_conflicts=True)
-            locked = balances_lock(keys)
-        current = {key: locked[key][1] for key in keys}
+            balance_slices_create([(by_id[aid], cur) for aid, cur in missing])
+            current = balances_lock(keys)
     for key in keys:
         account = by_id[key[0]]
         after = (current[key] + deltas[key]) * account.sign
         if account.non_negative and after < 0:
             raise LedgerError(f"{account.name} would go below zero ({after:,.2f} {key[1]}).", code="NEGATIVE_BALANCE")
+
+
+def balance_slices_create(keys) -> None:
+    """The BALANCE_SLICES balance rows, at zero, of each (account, currency) that lacks them; idempotent."""
+    AccountBalance.objects.bulk_create(
+        [AccountBalance(account=account, currency=currency, slice=n, sign=account.sign, non_negative=account.non_negative)
+         for account, currency in keys for n in range(BALANCE_SLICES)], ignore_conflicts=True)
 
 
 # What principal_post refuses, besides a balance on the wrong side ('balance'): cash < a funding; the merchant's
@@ -254,8 +258,9 @@ def principal_post(
     business_date = business_date or business_date_today()
     created_by = actor_label_of(actor)
     # The limits are those in force today: a funding dated earlier still moves today's position.
+    # One balance slice per account only when the statement is the whole transaction (ledger migration 0016).
     params = [lender.pk, lender.base_currency, reference, kind, business_date, description[:255], created_by,
-              getattr(merchant, "pk", merchant), amount, funding, business_date_today()]
+              getattr(merchant, "pk", merchant), amount, funding, business_date_today(), not connection.in_atomic_block]
     try:
         status, entry_id, posted_at = _books_call(lender, _PRINCIPAL_SQL, params, savepoint=True)
     except DatabaseError as exc:
@@ -292,7 +297,7 @@ def _constant_literals() -> dict[str, str]:
 
 _SQL = _constant_literals()
 _PRINCIPAL_SQL = ("SELECT * FROM ledger_principal_post(%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s::numeric, %s, "
-                  "{cash}, {principal}, {borrowings}, {capital}, {cap}, {single}, %s::date)").format(**_SQL)
+                  "{cash}, {principal}, {borrowings}, {capital}, {cap}, {single}, %s::date, %s)").format(**_SQL)
 _REFUSED = "ledger refused: "
 
 

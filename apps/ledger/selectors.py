@@ -63,8 +63,9 @@ def balances_by_code_get(*, lender, as_of: datetime.date | None = None, currency
     if as_of is None:
         # Raw SQL: this runs inside every money service's locked section, where ORM overhead is serialised.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT a.code, b.balance FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
-                           " WHERE a.lender_id = %s AND b.currency = %s", [lender.pk, currency])
+            cursor.execute("SELECT a.code, sum(b.balance) FROM ledger_accountbalance b"  # an account's slices summed
+                           " JOIN ledger_account a ON a.id = b.account_id"
+                           " WHERE a.lender_id = %s AND b.currency = %s GROUP BY a.code", [lender.pk, currency])
             return dict(cursor.fetchall())
     rows = (JournalLine.objects.filter(entry__lender=lender, entry__business_date__lte=as_of, currency=currency)
             .values("account__code").annotate(d=Sum("debit"), c=Sum("credit")).values_list("account__code", "d", "c"))

@@ -32,7 +32,6 @@ from .errors import (
 from .locks import lender_position_lock
 from .models import (
     Account,
-    AccountBalance,
     AccountType,
     Acct,
     BorrowingFacility,
@@ -44,7 +43,17 @@ from .models import (
     NormalSide,
     RuleSet,
 )
-from .posting import CHECK_CASH, CHECK_OUTSTANDING, CHECK_SINGLE_BORROWER, amount_check, cr, dr, post_locked, principal_post
+from .posting import (
+    CHECK_CASH,
+    CHECK_OUTSTANDING,
+    CHECK_SINGLE_BORROWER,
+    amount_check,
+    balance_slices_create,
+    cr,
+    dr,
+    post_locked,
+    principal_post,
+)
 from .selectors import (
     CapitalPosition,
     PostingState,
@@ -65,7 +74,8 @@ CONTRA = {Acct.LOAN_LOSS_ALLOWANCE}
 # --- setup ----------------------------------------------------------------------------------
 
 def chart_of_accounts_ensure(*, lender) -> dict[str, Account]:
-    """Create any missing account of the small-loan chart (and its base-currency balance row); idempotent."""
+    """Create any missing account of the small-loan chart (and its base-currency balance slices); idempotent."""
+    accounts = []
     for code, name in Acct.choices:
         type_ = account_type_of(code)
         debit_normal = (type_ in (AccountType.ASSET, AccountType.EXPENSE)) != (code in CONTRA)
@@ -73,9 +83,10 @@ def chart_of_accounts_ensure(*, lender) -> dict[str, Account]:
             "name": name, "type": type_, "normal_side": NormalSide.DEBIT if debit_normal else NormalSide.CREDIT,
             "non_negative": code in NON_NEGATIVE,
         })
-        AccountBalance.objects.get_or_create(account=account, currency=lender.base_currency,
-                                             defaults={"sign": account.sign, "non_negative": account.non_negative})
-    return {a.code: a for a in Account.objects.filter(lender=lender)}
+        accounts.append(account)
+    balance_slices_create([(account, lender.base_currency) for account in accounts])
+    return {a.code: a for a in accounts}
+
 
 
 @transaction.atomic

@@ -26,8 +26,9 @@ from .models import Loan, Repayment
 _CODES = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES, Acct.LOANS_PENALTIES,
           Acct.INTEREST_INCOME, Acct.FEE_INCOME, Acct.PENALTY_INCOME)
 _SQL = ("SELECT * FROM repayments_post_fast(%s, %s, %s, %s, %s::numeric, %s, %s, %s, %s, %s, %s, %s::bigint, %s, %s, %s, %s, "
-        f"{codes_literal(_CODES)})")
+        f"{codes_literal(_CODES)}, %s)")
 _FULL_PATH = "repayment needs the full path: "
+_WAITS = "repayment waits for a balance slice"  # no free slice could take it: made again, waiting (repayments 0017)
 
 
 def entry_reference(*, loan_id: int, source: str, reference: str) -> str:
@@ -53,14 +54,20 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
               accrual_description(loan_id=loan.pk, through=received_on),
               entry_reference(loan_id=loan.pk, source=source, reference=reference),
               entry_description(loan_id=loan.pk, source=source)[:255]]
-    try:
-        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
-            status, repayment_id, stored_amount, entry_id, created_at = prepared_fetchall(_SQL, params)[0]
-    except DatabaseError as exc:
-        diag = getattr(exc.__cause__, "diag", None)
-        if diag is not None and (diag.message_primary or "").startswith(_FULL_PATH):
-            return None
-        raise
+    # The balances in one free slice each, then (when some has none) waiting for slices; inside a caller's transaction,
+    # which may post again, every slice (repayments migration 0017).
+    alone = not connection.in_atomic_block
+    for slices in ("free", "wait") if alone else ("all",):
+        try:
+            with contextlib.nullcontext() if alone else transaction.atomic():
+                status, repayment_id, stored_amount, entry_id, created_at = prepared_fetchall(_SQL, [*params, slices])[0]
+            break
+        except DatabaseError as exc:
+            message = getattr(getattr(exc.__cause__, "diag", None), "message_primary", None) or ""
+            if message.startswith(_FULL_PATH):
+                return None
+            if not (message == _WAITS and slices == "free"):
+                raise
     if status == "replay":
         if stored_amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used for {stored_amount:,.2f}.")

@@ -17,7 +17,7 @@ from apps.ledger.errors import (
     SingleBorrowerLimitExceeded,
     TooManyLendingBanks,
 )
-from apps.ledger.models import AccountBalance, Acct, BorrowingFacility, JournalEntry, RuleSet
+from apps.ledger.models import Acct, BorrowingFacility, JournalEntry, RuleSet
 from apps.ledger.selectors import (
     apr_ceiling_get,
     balances_by_code_get,
@@ -47,7 +47,7 @@ from .conftest import D, ref
 
 
 def books_snapshot(lender):
-    return (sorted(AccountBalance.objects.filter(account__lender=lender).values_list("account__code", "balance")),
+    return (sorted(balances_by_code_get(lender=lender).items()),
             JournalEntry.objects.filter(lender=lender).count(),
             sorted(BorrowingFacility.objects.filter(lender=lender).values_list("id", "drawn")))
 

@@ -11,8 +11,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from apps.core.errors import DomainError
-from apps.ledger.models import AccountBalance, Acct, BorrowingFacility, JournalEntry, MerchantExposure
-from apps.ledger.selectors import capital_position_get, merchant_exposure_get, trial_balance_all_currencies_zero
+from apps.ledger.models import Acct, BorrowingFacility, JournalEntry, MerchantExposure
+from apps.ledger.selectors import (
+    balances_by_code_get,
+    capital_position_get,
+    merchant_exposure_get,
+    trial_balance_all_currencies_zero,
+)
 from apps.ledger.services import (
     borrowing_interest_pay,
     borrowing_repay,
@@ -55,7 +60,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def snapshot(self):
         return (
-            sorted(AccountBalance.objects.filter(account__lender=self.lender).values_list("account__code", "balance")),
+            sorted(balances_by_code_get(lender=self.lender).items()),
             JournalEntry.objects.filter(lender=self.lender).count(),
             sorted(BorrowingFacility.objects.filter(lender=self.lender).values_list("id", "drawn", "state")),
             sorted(MerchantExposure.objects.filter(lender=self.lender).values_list("merchant_id", "principal")),
@@ -160,7 +165,7 @@ class LedgerMachine(RuleBasedStateMachine):
         drawn = BorrowingFacility.objects.filter(lender=self.lender).aggregate(s=Sum("drawn"))["s"] or 0
         assert position.borrowings == drawn
         exposure = MerchantExposure.objects.filter(lender=self.lender).aggregate(s=Sum("principal"))["s"] or 0
-        principal = AccountBalance.objects.get(account__lender=self.lender, account__code=Acct.LOANS_PRINCIPAL).balance
+        principal = balances_by_code_get(lender=self.lender)[Acct.LOANS_PRINCIPAL]
         assert principal == exposure
         assert position.cash >= 0
 

@@ -9,7 +9,7 @@ installments, allocations, penalty accruals, the loan, the journal lines, the au
 import datetime
 import itertools
 import re
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from unittest import mock
 
 import pytest
@@ -19,12 +19,14 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from apps.core.audit import AuditEvent
-from apps.ledger.models import AccountBalance, JournalLine
+from apps.ledger.models import BALANCE_SLICES, AccountBalance, Acct, JournalLine
+from apps.ledger.selectors import balances_by_code_get
 from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
 from apps.repayments.models import Loan, PenaltyAccrual, RepaymentAllocation
 from apps.repayments.selectors import merchant_credit_total, reconciliation_get
 from tests.helpers import RowsRead
+from tests.locking import Attempt, held
 
 _examples = itertools.count()
 LOANS = 10  # g = 1..10: a term loan at 1 and 6, an overdue advance at 10, current advances otherwise
@@ -63,8 +65,7 @@ def _state(lender, loans) -> dict:
                   .select_related("entry", "account").order_by("entry_id", "id")],
         "audit": [(e.action, e.actor_label, e.data) for e in AuditEvent.objects.filter(
             subject_type="repayments.loan", subject_id__in=[str(loan.pk) for loan in loans]).order_by("id")],
-        "balances": sorted((b.account.code, b.balance) for b in AccountBalance.objects.filter(account__lender=lender)
-                           .select_related("account")),
+        "balances": sorted(balances_by_code_get(lender=lender).items()),
     }
 
 
@@ -132,31 +133,70 @@ def test_a_repayment_reads_its_own_installments_not_the_book_s():
         assert installments.count <= 40, loan.repayment_method  # the book holds ~850
 
 
+def _slices(lender) -> dict[tuple[str, int], Decimal]:
+    return {(b.account.code, b.slice): b.balance
+            for b in AccountBalance.objects.filter(account__lender=lender).select_related("account")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repayment_takes_balance_slices_no_one_holds_and_never_waits_for_one():
+    """Every repayment of a lender moves the same balances. Each takes the first slice of each that no other
+    transaction holds and that can take its movement (SKIP LOCKED), so repayments running at once commit side by
+    side instead of one after another; an account it does not move is not locked (ledger 0016, repayments 0017)."""
+    lender, loans = _book("slices", "default")
+    _pay(loans, [(1, Decimal("10.00"))], general=True)  # the day accrued; receivables spread over their slices
+    before = _slices(lender)
+    hold = ("SELECT 1 FROM ledger_accountbalance b JOIN ledger_account a ON a.id = b.account_id"
+            " WHERE a.lender_id = %s AND (b.slice = 0 OR a.code = %s) FOR UPDATE OF b")
+    with held(hold, [lender.pk, Acct.FEE_INCOME]):  # slice 0 of every balance, and every slice of one that won't move
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # a wait fails the test instead of hanging it
+        try:
+            services.repayment_post(loan=loans[1], amount=Decimal("10.00"), source="portal", reference="free", actor="m")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+    after = _slices(lender)
+    moved = {key: after[key] - before[key] for key in after if after[key] != before[key]}
+    assert moved[(Acct.CASH, 1)] == Decimal("10.00") and sum(moved.values()) == 0
+    assert {slice_ for _, slice_ in moved} == {1}
+    assert not loans[1].schedule_revisions.exists() and RepaymentAllocation.objects.filter(repayment__reference="free")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_only_a_held_slice_can_take_a_movement_the_repayment_waits_for_it():
+    """No free slice can take the movement: the call is made again in wait mode (repayments 0017), which waits for
+    the slice that can, in account order, and takes it; it neither fails nor spreads the balance."""
+    lender, loans = _book("wait", "default")
+    _pay(loans, [(1, Decimal("10.00"))], general=False)  # the day accrued
+    interest = AccountBalance.objects.filter(account__lender=lender, account__code=Acct.LOANS_INTEREST)
+    total = sum(interest.values_list("balance", flat=True))
+    interest.exclude(slice=0).update(balance=0)
+    interest.filter(slice=0).update(balance=total)  # all of it in slice 0, a state one-slice takes can approach
+    with held("SELECT 1 FROM ledger_accountbalance WHERE id = %s FOR UPDATE", [interest.get(slice=0).pk]):
+        attempt = Attempt(lambda: services.repayment_post(loan=loans[2], amount=Decimal("10.00"), source="portal",
+                                                          reference="waits", actor="m"))
+        assert not attempt.finished_within(1.5)
+    attempt.join()
+    slices = [balance for _, balance in sorted(interest.values_list("slice", "balance"))]
+    assert slices[0] < total and slices[1:] == [0] * (BALANCE_SLICES - 1)
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
+
+
 @pytest.mark.django_db
-def test_the_balance_rows_are_moved_in_account_order_and_only_those_that_move():
-    """The statement moves the lender's balance rows by an index scan of account_id = ANY (...), which meets the keys
-    in ascending order: the global lock order. A bitmap or sequential scan would meet them in heap order, and a
-    zero movement must not lock its row (repayments migration 0016)."""
-    _, loans = _book("order", "default")
-    plans = []
-
-    def collect(diag):
-        plans.append(diag.message_primary or "")
-
-    connection.ensure_connection()
-    connection.connection.add_notice_handler(collect)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
-                           "SET auto_explain.log_nested_statements = on; SET client_min_messages = log")
-        services.repayment_post(loan=loans[1], amount=Decimal("10.00"), source="portal", reference="order", actor="m")
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET client_min_messages; RESET auto_explain.log_min_duration")
-        connection.connection.remove_notice_handler(collect)
-    (plan,) = [p for p in plans if "UPDATE ledger_accountbalance" in p]
-    assert "Index Scan using ledger_balance_unique" in plan and "Bitmap" not in plan
-    assert "<> '0'::numeric" in plan  # the rows whose movement is zero are filtered before the update locks them
+def test_a_movement_no_single_slice_can_take_spreads_the_balance_over_its_slices():
+    """Interest of 204.46 in the book, 25.55 a slice: paying the overdue advance's 120.00 of interest needs more than
+    any slice holds, so every slice is locked, the account checked as a whole and its new total spread evenly."""
+    lender, loans = _book("spread", "default")
+    interest = AccountBalance.objects.filter(account__lender=lender, account__code=Acct.LOANS_INTEREST)
+    assert max(interest.values_list("balance", flat=True)) < Decimal("100.00")
+    services.repayment_post(loan=loans[9], amount=Decimal("100.00"), source="portal", reference="spreads", actor="m")
+    slices = [balance for _, balance in sorted(interest.values_list("slice", "balance"))]
+    total = sum(slices)
+    share = (total / BALANCE_SLICES).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    assert slices[1:] == [share] * (BALANCE_SLICES - 1) and slices[0] == total - share * (BALANCE_SLICES - 1)
+    assert total == balances_by_code_get(lender=lender)[Acct.LOANS_INTEREST] > 0
+    assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
 
 
 @pytest.mark.django_db(transaction=True)
