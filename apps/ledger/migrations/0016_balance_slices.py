@@ -119,6 +119,13 @@ BEGIN
     RETURN true;
 END $$;
 """
+# The books as they stand: each balance with a wrong side spread over its slices at once (a zero movement), so that
+# the first one-slice takes after the deploy do not all queue on slice 0 until a general posting spreads it.
+SPREAD = """
+SELECT ledger_balances_move(array_agg(k.account_id ORDER BY k.account_id, k.currency),
+                            array_agg(k.currency ORDER BY k.account_id, k.currency), array_agg(0::numeric))
+  FROM (SELECT DISTINCT account_id, currency FROM ledger_accountbalance WHERE non_negative) k;
+"""
 HELPERS_DROP = """
 DROP FUNCTION ledger_balance_take(bigint, text, numeric, boolean);
 DROP FUNCTION ledger_balances_move(bigint[], text[], numeric[]);
@@ -192,7 +199,7 @@ _PRINCIPAL_AFTER = _derived(_PRINCIPAL_BEFORE, [
     ("numeric, numeric, date) SET plan_cache_mode", "numeric, numeric, date, boolean) SET plan_cache_mode", 1),
 ])
 
-FORWARD = (SLICES_ADD + HELPERS + _ENTRY_AFTER + _STATE_AFTER + _CHECKED_AFTER + _CHECKED_CONFIG
+FORWARD = (SLICES_ADD + HELPERS + SPREAD + _ENTRY_AFTER + _STATE_AFTER + _CHECKED_AFTER + _CHECKED_CONFIG
            + f"DROP FUNCTION ledger_principal_post({_PRINCIPAL_SIGNATURE});\n" + _PRINCIPAL_AFTER)
 BACKWARD = (_ENTRY_BEFORE + _STATE_BEFORE + _CHECKED_BEFORE + _CHECKED_CONFIG
             + f"DROP FUNCTION ledger_principal_post({_PRINCIPAL_SIGNATURE}, boolean);\n" + _PRINCIPAL_BEFORE
