@@ -41,3 +41,11 @@ class RowsRead:
 
     def __exit__(self, *exc):
         self.count = rows_read(self.table) - self.before
+
+
+def balance_slices(lender, code) -> list:
+    """An account's base-currency balance slices, in slice order (ledger migration 0016)."""
+    from apps.ledger.models import AccountBalance
+
+    rows = AccountBalance.objects.filter(account__lender=lender, account__code=code, currency=lender.base_currency)
+    return [balance for _, balance in sorted(rows.values_list("slice", "balance"))]

@@ -151,9 +151,10 @@ class JournalLine(models.Model):
 
 
 # Each account's balance in a currency is kept in this many rows (slices), so that postings running at once need not
-# queue on one row: one that moves an account away from its wrong side takes any slice no one holds (SKIP LOCKED),
-# and so does one toward it that the slice can cover; the rest lock every slice and spread the new total over them
-# (ledger migration 0016). Each slice obeys the wrong-side rule on its own, so their sum does.
+# queue on one row: a one-statement posting that is its whole transaction moves each account in a slice no one else
+# holds that can take the movement (SKIP LOCKED); every other posting locks all slices in order, and spreads an
+# account with a wrong side evenly over them (ledger migration 0016). Each slice obeys the wrong-side rule on its own,
+# so their sum does.
 BALANCE_SLICES = 8
 
 

@@ -88,7 +88,6 @@ def chart_of_accounts_ensure(*, lender) -> dict[str, Account]:
     return {a.code: a for a in accounts}
 
 
-
 @transaction.atomic
 def ledger_setup_ensure(*, lender) -> LenderPosition:
     """The lender's chart of accounts and position row; safe to call again and concurrently."""

@@ -9,25 +9,21 @@ from django.db import connection, transaction
 from apps.accounts.models import Role
 from apps.core.calendar import business_date_today
 from apps.ledger.errors import InsufficientCash
-from apps.ledger.models import BALANCE_SLICES, AccountBalance, Acct
+from apps.ledger.models import BALANCE_SLICES, Acct
 from apps.ledger.selectors import balances_by_code_get
 from apps.ledger.services import equity_inject, loan_funding_post, rule_set_version_create
+from tests.helpers import balance_slices
 from tests.locking import held
 
 from .conftest import D, ref
 
 
-def _slices(lender, code) -> list:
-    rows = AccountBalance.objects.filter(account__lender=lender, account__code=code, currency=lender.base_currency)
-    return [balance for _, balance in sorted(rows.values_list("slice", "balance"))]
-
-
 def test_every_balance_has_its_slices_and_a_general_posting_spreads_the_ones_with_a_wrong_side(books, treasurer):
     for code, _ in Acct.choices:
-        assert len(_slices(books, code)) == BALANCE_SLICES
+        assert len(balance_slices(books, code)) == BALANCE_SLICES
     equity_inject(lender=books, amount=D("1000.05"), reference=ref(), actor=treasurer)
-    assert _slices(books, Acct.CASH) == [D("125.05")] + [D("125.00")] * (BALANCE_SLICES - 1)  # spread, remainder first
-    assert _slices(books, Acct.PAID_IN_CAPITAL) == [D("-1000.05")] + [D("0")] * (BALANCE_SLICES - 1)  # no wrong side
+    assert balance_slices(books, Acct.CASH) == [D("125.05")] + [D("125.00")] * (BALANCE_SLICES - 1)  # spread, remainder first
+    assert balance_slices(books, Acct.PAID_IN_CAPITAL) == [D("-1000.05")] + [D("0")] * (BALANCE_SLICES - 1)  # no wrong side
     assert balances_by_code_get(lender=books)[Acct.CASH] == D("1000.05")
 
 
@@ -43,7 +39,7 @@ def test_a_funding_larger_than_any_cash_slice_is_made_when_cash_as_a_whole_cover
     books = lenient
     equity_inject(lender=books, amount=D("1000.00"), reference=ref(), actor=treasurer)  # 125.00 a slice
     loan_funding_post(lender=books, merchant=merchant, amount=D("300.00"), reference=ref(), actor=treasurer)
-    assert _slices(books, Acct.CASH) == [D("87.50")] * BALANCE_SLICES  # every slice locked, the 700.00 spread
+    assert balance_slices(books, Acct.CASH) == [D("87.50")] * BALANCE_SLICES  # every slice locked, the 700.00 spread
     with pytest.raises(InsufficientCash, match="Cash at bank is 700.00"):
         loan_funding_post(lender=books, merchant=merchant, amount=D("700.01"), reference=ref(), actor=treasurer)
     assert balances_by_code_get(lender=books)[Acct.CASH] == D("700.00")
@@ -63,8 +59,8 @@ def test_a_funding_takes_the_first_slice_no_one_holds_without_waiting(lenient, t
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("RESET lock_timeout")
-    assert _slices(books, Acct.CASH)[:3] == [D("125.00"), D("25.00"), D("125.00")]
-    assert _slices(books, Acct.LOANS_PRINCIPAL)[:3] == [D("0"), D("100.00"), D("0")]
+    assert balance_slices(books, Acct.CASH)[:3] == [D("125.00"), D("25.00"), D("125.00")]
+    assert balance_slices(books, Acct.LOANS_PRINCIPAL)[:3] == [D("0"), D("100.00"), D("0")]
 
 
 @pytest.mark.django_db(transaction=True)

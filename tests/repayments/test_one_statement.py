@@ -25,7 +25,7 @@ from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
 from apps.repayments.models import Loan, PenaltyAccrual, RepaymentAllocation
 from apps.repayments.selectors import merchant_credit_total, reconciliation_get
-from tests.helpers import RowsRead
+from tests.helpers import RowsRead, balance_slices
 from tests.locking import Attempt, held
 
 _examples = itertools.count()
@@ -178,7 +178,7 @@ def test_when_only_a_held_slice_can_take_a_movement_the_repayment_waits_for_it()
                                                           reference="waits", actor="m"))
         assert not attempt.finished_within(1.5)
     attempt.join()
-    slices = [balance for _, balance in sorted(interest.values_list("slice", "balance"))]
+    slices = balance_slices(lender, Acct.LOANS_INTEREST)
     assert slices[0] < total and slices[1:] == [0] * (BALANCE_SLICES - 1)
     assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
 
@@ -188,10 +188,9 @@ def test_a_movement_no_single_slice_can_take_spreads_the_balance_over_its_slices
     """Interest of 204.46 in the book, 25.55 a slice: paying the overdue advance's 120.00 of interest needs more than
     any slice holds, so every slice is locked, the account checked as a whole and its new total spread evenly."""
     lender, loans = _book("spread", "default")
-    interest = AccountBalance.objects.filter(account__lender=lender, account__code=Acct.LOANS_INTEREST)
-    assert max(interest.values_list("balance", flat=True)) < Decimal("100.00")
+    assert max(balance_slices(lender, Acct.LOANS_INTEREST)) < Decimal("100.00")
     services.repayment_post(loan=loans[9], amount=Decimal("100.00"), source="portal", reference="spreads", actor="m")
-    slices = [balance for _, balance in sorted(interest.values_list("slice", "balance"))]
+    slices = balance_slices(lender, Acct.LOANS_INTEREST)
     total = sum(slices)
     share = (total / BALANCE_SLICES).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     assert slices[1:] == [share] * (BALANCE_SLICES - 1) and slices[0] == total - share * (BALANCE_SLICES - 1)
