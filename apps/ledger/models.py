@@ -10,6 +10,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Greatest, Least
+from django.db.models.lookups import Exact, GreaterThan
 
 from apps.core.money import money_field_kwargs
 
@@ -134,10 +136,9 @@ class JournalLine(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                name="ledger_line_one_side",
-                condition=(Q(debit__gt=0) & Q(credit=0)) | (Q(credit__gt=0) & Q(debit=0)),
-            ),
+            # One side positive, the other zero; written compactly, as every posting's lines are checked against it.
+            models.CheckConstraint(name="ledger_line_one_side",
+                                   condition=Exact(Least("debit", "credit"), 0) & GreaterThan(Greatest("debit", "credit"), 0)),
         ]
         indexes = [
             models.Index(fields=["account", "entry"]),

@@ -3,7 +3,7 @@
 import datetime
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from apps.core.errors import Conflict, ValidationFailed
 from apps.ledger.errors import DuplicateReference, LedgerError
@@ -62,14 +62,36 @@ def test_unknown_account_refused(books):
         journal_post(lender=books, reference=ref(), lines=[dr("9999", D("1.00")), cr(Acct.CASH, D("1.00"))], actor=None)
 
 
-def test_database_refuses_an_unbalanced_entry_at_commit(books):
-    """The deferred constraint trigger: written around the service, the entry still cannot commit."""
+def test_database_refuses_unbalanced_lines_as_they_are_written(books):
+    """The statement-level trigger (migration 0017): written around the service, an unbalanced batch is refused."""
     cash = Account.objects.get(lender=books, code=Acct.CASH)
     with pytest.raises(DatabaseError, match="unbalanced"), transaction.atomic():
         entry = JournalEntry.objects.create(lender=books, reference="raw", business_date=datetime.date.today(), created_by="x")
         JournalLine.objects.create(entry=entry, account=cash, debit=D("5.00"), currency="CNY")
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT would do
+    assert not JournalEntry.objects.filter(reference="raw").exists()
+
+
+def test_each_statement_writes_balanced_lines(books):
+    """An entry balanced only across two statements is refused at the first; so is a batch with one unbalanced entry
+    among balanced ones, by the entry's id."""
+    cash = Account.objects.get(lender=books, code=Acct.CASH)
+    capital = Account.objects.get(lender=books, code=Acct.PAID_IN_CAPITAL)
+    today = datetime.date.today()
+    with pytest.raises(DatabaseError, match="unbalanced in CNY"), transaction.atomic():
+        entry = JournalEntry.objects.create(lender=books, reference="split", business_date=today, created_by="x")
+        JournalLine.objects.create(entry=entry, account=cash, debit=D("5.00"), currency="CNY")
+        JournalLine.objects.create(entry=entry, account=capital, credit=D("5.00"), currency="CNY")
+    with pytest.raises(DatabaseError) as refused, transaction.atomic():
+        good, bad = (JournalEntry.objects.create(lender=books, reference=r, business_date=today, created_by="x")
+                     for r in ("good", "bad"))
+        JournalLine.objects.bulk_create([
+            JournalLine(entry=good, account=cash, debit=D("5.00"), currency="CNY"),
+            JournalLine(entry=good, account=capital, credit=D("5.00"), currency="CNY"),
+            JournalLine(entry=bad, account=cash, debit=D("4.00"), currency="CNY"),
+            JournalLine(entry=bad, account=capital, credit=D("3.00"), currency="CNY"),
+        ])
+    assert f"journal entry {bad.pk} is unbalanced in CNY: debits 4.00 credits 3.00" in str(refused.value)
+    assert not JournalEntry.objects.filter(reference__in=["split", "good", "bad"]).exists()
 
 
 def test_database_refuses_an_entry_without_lines(books):
@@ -79,11 +101,13 @@ def test_database_refuses_an_entry_without_lines(books):
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
-def test_database_refuses_a_line_on_both_sides(books):
+@pytest.mark.parametrize("debit, credit", [("1", "1"), ("0", "0"), ("-1", "0"), ("0", "-1"), ("-1", "2")])
+def test_database_refuses_a_line_on_both_sides_or_neither(books, debit, credit):
     entry_lines = [dr(Acct.CASH, D("1.00")), cr(Acct.PAID_IN_CAPITAL, D("1.00"))]
     entry = journal_post(lender=books, reference="ok", lines=entry_lines, actor=None)
-    with pytest.raises(DatabaseError), transaction.atomic():
-        JournalLine.objects.create(entry=entry, account=entry.lines.first().account, debit=D("1"), credit=D("1"), currency="CNY")
+    with pytest.raises(IntegrityError, match="ledger_line_one_side"), transaction.atomic():
+        JournalLine.objects.create(entry=entry, account=entry.lines.first().account, debit=D(debit), credit=D(credit),
+                                   currency="CNY")
 
 
 def test_posted_rows_are_append_only(books):
@@ -144,8 +168,6 @@ def test_reversal_mirrors_the_entry_once(books, treasurer):
 
 
 def test_database_refuses_a_second_reversal_of_an_entry(books, treasurer):
-    from django.db import IntegrityError
-
     entry = equity_inject(lender=books, amount=D("250.00"), reference="once", actor=treasurer)
     journal_reverse(entry=entry, reference="once-rev", actor=treasurer, reason="keyed twice")
     with pytest.raises(IntegrityError, match="ledger_entry_reversed_once"), transaction.atomic():  # past the service's check
@@ -163,8 +185,6 @@ def test_database_refuses_an_entry_unbalanced_in_one_of_its_currencies(books):
             JournalLine(entry=entry, account=capital, credit=D("5.00"), currency="CNY"),
             JournalLine(entry=entry, account=cash, debit=D("3.00"), currency="USD"),
         ])
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def test_database_refuses_a_line_added_to_a_posted_entry(books):
@@ -173,5 +193,3 @@ def test_database_refuses_a_line_added_to_a_posted_entry(books):
     cash = Account.objects.get(lender=books, code=Acct.CASH)
     with pytest.raises(DatabaseError, match="unbalanced in CNY"), transaction.atomic():
         JournalLine.objects.create(entry=entry, account=cash, debit=D("1.00"), currency="CNY")
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
