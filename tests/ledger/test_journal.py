@@ -11,6 +11,7 @@ from apps.ledger.models import Account, AccountBalance, Acct, JournalEntry, Jour
 from apps.ledger.posting import Line, cr, dr, journal_post, journal_reverse
 from apps.ledger.selectors import balances_by_code_get, trial_balance_all_currencies_zero, trial_balance_get
 from apps.ledger.services import chart_of_accounts_ensure, equity_inject
+from tests.helpers import RowsRead
 
 from .conftest import D, ref
 
@@ -193,3 +194,34 @@ def test_database_refuses_a_line_added_to_a_posted_entry(books):
     cash = Account.objects.get(lender=books, code=Acct.CASH)
     with pytest.raises(DatabaseError, match="unbalanced in CNY"), transaction.atomic():
         JournalLine.objects.create(entry=entry, account=cash, debit=D("1.00"), currency="CNY")
+
+
+def test_the_commit_check_finds_an_entry_s_lines_by_key_in_a_journal_analysed_while_empty(books):
+    """Planned while the journal was empty (a new book's first postings), the commit-time check must not read the whole
+    journal for every entry once it has grown (migration 0017: bench-ledger once fell from 0.78 to 0.30)."""
+    cash = Account.objects.get(lender=books, code=Acct.CASH)
+
+    def post_and_check(reference):
+        with transaction.atomic():
+            equity_inject(lender=books, amount=D("1.00"), reference=reference, actor=None)
+            with RowsRead("ledger_journalline") as lines, connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT does (the test's transaction stays open)
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        return lines.count
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ledger_journalline")
+    for n in range(8):  # the check's plan is made and kept now, past the plan cache's first custom plans
+        post_and_check(f"early-{n}")
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            WITH e AS (INSERT INTO ledger_journalentry (lender_id, reference, kind, business_date, description, posted_at,
+                                                        created_by)
+                       SELECT %s, 'crowd-' || g, 'manual', CURRENT_DATE, 'crowd', now(), 'x' FROM generate_series(1, 3000) g
+                       RETURNING id)
+            INSERT INTO ledger_journalline (entry_id, account_id, debit, credit, currency)
+            SELECT e.id, %s, v.d, v.c, 'CNY' FROM e CROSS JOIN (VALUES (0.01, 0), (0, 0.01)) AS v(d, c)""",
+                       [books.pk, cash.pk])
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the crowd's own checks, out of the way
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    assert post_and_check("late") <= 10
