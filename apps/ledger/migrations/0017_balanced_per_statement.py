@@ -57,20 +57,15 @@ CREATE CONSTRAINT TRIGGER ledger_journalentry_has_lines
 
 _function = import_module("apps.ledger.migrations.0009_balanced_trigger_inline")._function
 _INLINE = import_module("apps.ledger.migrations.0009_balanced_trigger_inline").FORWARD
+_INTEGRITY = import_module("apps.ledger.migrations.0002_journal_integrity").BALANCED
 # Back to 0009's functions behind 0002's deferred row triggers.
 BACKWARD = ("""
 DROP TRIGGER ledger_journalline_balanced ON ledger_journalline;
 DROP TRIGGER ledger_journalentry_has_lines ON ledger_journalentry;
 DROP FUNCTION ledger_journalentry_check_lines();
-""" + _function(_INLINE, "ledger_journalline_check_balanced") + _function(_INLINE, "ledger_journalentry_check_balanced") + """
-CREATE CONSTRAINT TRIGGER ledger_journalline_balanced
-    AFTER INSERT ON ledger_journalline DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION ledger_journalline_check_balanced();
-CREATE CONSTRAINT TRIGGER ledger_journalentry_has_lines
-    AFTER INSERT ON ledger_journalentry DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION ledger_journalentry_check_balanced();
-""")
-
+""" + _function(_INLINE, "ledger_journalline_check_balanced") + _function(_INLINE, "ledger_journalentry_check_balanced")
+            + _INTEGRITY[_INTEGRITY.index("CREATE CONSTRAINT TRIGGER ledger_journalline_balanced"):
+                         _INTEGRITY.index("CREATE FUNCTION ledger_refuse_change")])
 
 class Migration(migrations.Migration):
     dependencies = [("ledger", "0016_balance_slices")]
