@@ -67,6 +67,7 @@ DROP FUNCTION ledger_journalentry_check_lines();
             + _INTEGRITY[_INTEGRITY.index("CREATE CONSTRAINT TRIGGER ledger_journalline_balanced"):
                          _INTEGRITY.index("CREATE FUNCTION ledger_refuse_change")])
 
+
 class Migration(migrations.Migration):
     dependencies = [("ledger", "0016_balance_slices")]
 
