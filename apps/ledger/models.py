@@ -1,8 +1,9 @@
 """The general ledger, the lender's position, borrowing facilities and the regulatory rule set.
 
-Journal entries and lines are append-only (database triggers refuse UPDATE and DELETE) and
-every entry balances per currency (a deferred constraint trigger checks it at commit); see
-migration 0002. Balance rows carry the signed *net debit* (debits − credits) of an account.
+Journal entries and lines are append-only (database triggers refuse UPDATE and DELETE, migration
+0002), the lines each statement writes balance per entry and currency, and an entry without lines
+cannot commit (migration 0017). Balance rows carry the signed *net debit* (debits − credits) of an
+account.
 """
 
 from decimal import Decimal

@@ -16,6 +16,7 @@ def installment(accepted):
     return loan.installments.get()
 
 
+# A value, or "<field>+": a cent more than that field holds.
 @pytest.mark.parametrize("change", [
     {"principal_paid": D("-0.01")}, {"interest_paid": D("-0.01")}, {"fee_paid": D("-0.01")},
     {"interest_accrued": D("-0.01")}, {"fee_accrued": D("-0.01")}, {"penalty_paid": D("-0.01")},
