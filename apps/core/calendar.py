@@ -6,5 +6,5 @@ from django.utils import timezone
 
 
 def business_date_today() -> datetime.date:
-    """Today's business date in the lender's time zone (settings.TIME_ZONE)."""
-    return timezone.localdate()
+    """Today's business date in the lender's time zone (settings.TIME_ZONE, whatever zone a request activated)."""
+    return timezone.localdate(timezone=timezone.get_default_timezone())

@@ -72,9 +72,8 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
         if stored_amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used for {stored_amount:,.2f}.")
         return Repayment.objects.get(pk=repayment_id)
-    repayment = Repayment(id=repayment_id, loan=loan, source=source, reference=reference, amount=amount,
-                          received_on=received_on, prepayment=prepayment, journal_entry_id=entry_id, created_by=created_by,
-                          created_at=created_at, reversal_reason="")
-    repayment._state.adding = False
-    repayment._state.db = connection.alias
+    # The row as the ORM would read it back (concrete fields in order), without reading it.
+    repayment = Repayment.from_db(connection.alias, None, (repayment_id, loan.pk, source, reference, amount, received_on,
+                                                           prepayment, entry_id, None, "", created_by, created_at))
+    repayment.loan = loan
     return repayment

@@ -42,8 +42,11 @@ def prepayment_choices_for(method: str) -> list[tuple[str, str]]:
     return list(PrepaymentChoice.choices)
 
 
+_CHOICES = frozenset(PrepaymentChoice.values)
+
+
 def prepayment_choice_check(choice) -> str:
-    if choice not in PrepaymentChoice.values:
+    if choice not in _CHOICES:
         raise ValidationFailed(f"The prepayment choice must be one of {', '.join(PrepaymentChoice.values)}, not {choice!r}.",
                                code="PREPAYMENT_CHOICE_INVALID")
     return choice

@@ -18,7 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from apps.core import db
 from apps.core.audit import AuditEvent
+from apps.core.errors import ReferenceReused
 from apps.ledger.models import BALANCE_SLICES, AccountBalance, Acct, JournalLine
 from apps.ledger.selectors import balances_by_code_get
 from apps.repayments import services
@@ -96,6 +98,27 @@ def test_one_statement_writes_what_the_general_path_writes(plan, strategy):
     assert _state(one_lender, one) == _state(general_lender, general)
     for lender in (one_lender, general_lender):
         assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_out_of_any_transaction_as_requests_post_it_the_statement_writes_what_the_general_path_writes():
+    """Above, the test's transaction puts the statement in a savepoint on psycopg's cursor; a request's repayment is
+    its own transaction and goes to libpq in one call (apps.core.db). The same rows, including a replay's refusal."""
+    one_lender, one = _book("one-alone", "default")
+    general_lender, general = _book("general-alone", "default")
+    plan = [(1, Decimal("10.00")), (9, Decimal("130.00")), (0, Decimal("66.96")), (1, Decimal("25.50")),
+            (0, Decimal("1636.45")), (5, Decimal("12.34"))]
+    with mock.patch.object(db._LibpqStatements, "fetchall", autospec=True,
+                           side_effect=db._LibpqStatements.fetchall) as libpq:
+        _pay(one, plan, general=False)
+    assert libpq.call_count >= len(plan) - 1  # (the reshape gives way to the general path)
+    _pay(general, plan, general=True)
+    assert _state(one_lender, one) == _state(general_lender, general)
+    with pytest.raises(ReferenceReused):
+        services.repayment_post(loan=one[1], amount=Decimal("10.01"), source="portal", reference="p0", actor="m")
+    assert services.repayment_post(loan=one[1], amount=Decimal("10.00"), source="portal", reference="p0",
+                                   actor="m").reference == "p0"
+    assert all(row.difference == 0 for row in reconciliation_get(lender=one_lender))
 
 
 @pytest.mark.django_db
