@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
@@ -103,25 +104,34 @@ def scratch_database(suffix: str, log: Callable[[str], None]):
         creation.destroy_test_db(old_name, verbosity=0)
 
 
-def clients_run(work: Callable, payloads: list, duration: float) -> tuple[list[tuple], float]:
-    """Run work(index, payload, deadline) in one forked process per payload, each with its own connection, until the
-    deadline; returns (each process's result tuple, elapsed seconds)."""
+def clients_run(prepare: Callable, payloads: list, duration: float) -> tuple[list[tuple], float]:
+    """Run one forked client process per payload, each with its own connection: prepare(index, payload) sets the client
+    up and returns its attempt(n); once every client is ready, each makes attempts for `duration` seconds
+    (attempts_count). Returns (each client's (posted, refused, errors), elapsed seconds).
+
+    As pgbench reports TPS without initial connection time, the clock starts when every client has connected and
+    loaded what it works on, and stops when the last one's last attempt ends.
+    """
     connections.close_all()  # never share the parent's socket
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
-    start = time.monotonic()
-    deadline = start + duration
-    procs = [ctx.Process(target=_client, args=(work, i, payload, deadline, results)) for i, payload in enumerate(payloads)]
+    ready = ctx.Barrier(len(payloads) + 1)
+    procs = [ctx.Process(target=_client, args=(prepare, i, payload, duration, ready, results))
+             for i, payload in enumerate(payloads)]
     for p in procs:
         p.start()
-    counts = [results.get(timeout=duration + 120) for _ in procs]
+    try:
+        ready.wait(timeout=_SETUP_TIMEOUT)
+    except threading.BrokenBarrierError:
+        pass  # a client failed to set up: it reports why below
+    start = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process
+    reports = [results.get(timeout=_SETUP_TIMEOUT + duration) for _ in procs]
     for p in procs:
         p.join()
-    elapsed = time.monotonic() - start
-    crashed = [c[1] for c in counts if c and c[0] == _CRASHED]
-    if crashed:
-        raise CommandError(f"a client crashed: {crashed[0]}")
-    return counts, elapsed
+    crashed = [message for status, message in reports if status == _CRASHED]
+    if crashed:  # (None: a client stopped because another could not set up)
+        raise CommandError(f"a client crashed: {next(filter(None, crashed), 'a client did not set up in time')}")
+    return [counts for counts, _ in reports], max(end for _, end in reports) - start
 
 
 def attempts_count(attempt: Callable[[int], object], deadline: float) -> tuple[int, int, int]:
@@ -142,12 +152,22 @@ def attempts_count(attempt: Callable[[int], object], deadline: float) -> tuple[i
 
 
 _CRASHED = "crashed"
+_SETUP_TIMEOUT = 120  # seconds a client may take to connect and load its rows
 
 
-def _client(work: Callable, index: int, payload, deadline: float, results) -> None:
+def _client(prepare: Callable, index: int, payload, duration: float, ready, results) -> None:
     connections.close_all()
     try:
-        results.put(work(index, payload, deadline))
+        try:
+            attempt = prepare(index, payload)
+        except BaseException:
+            ready.abort()  # nobody waits for a client that will never be ready
+            raise
+        ready.wait(timeout=_SETUP_TIMEOUT)
+        counts = attempts_count(attempt, time.monotonic() + duration)
+        results.put((counts, time.monotonic()))
+    except threading.BrokenBarrierError:
+        results.put((_CRASHED, None))  # another client could not set up; it says why
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the benchmark
         results.put((_CRASHED, repr(exc)))
     finally:

@@ -115,6 +115,8 @@ def _text_values(params) -> list[bytes | None] | None:
         if value is None:
             values.append(None)
         elif isinstance(value, str):
+            if "\x00" in value:  # libpq reads a text parameter up to its first NUL; psycopg refuses it
+                return None
             values.append(value.encode())
         elif (text := _TEXT.get(type(value))) is not None:
             values.append(text(value).encode())

@@ -79,6 +79,11 @@ def test_a_parameter_not_given_as_text_goes_through_psycopg():
     assert libpq.call_count == 0
 
 
+def test_a_text_with_a_nul_is_refused_not_cut_short():
+    with pytest.raises(DataError):
+        prepared_fetchall("SELECT %s::text", ["ref\x00-tail"])
+
+
 def test_while_django_logs_queries_the_statement_is_counted():
     with CaptureQueriesContext(connection) as captured:
         assert prepared_fetchall("SELECT %s::int", [7]) == [(7,)]
