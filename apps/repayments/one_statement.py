@@ -28,6 +28,7 @@ _CODES = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES,
 _SQL = ("SELECT * FROM repayments_post_fast(%s, %s, %s, %s, %s::numeric, %s, %s, %s, %s, %s, %s, %s::bigint, %s, %s, %s, %s, "
         f"{codes_literal(_CODES)}, %s)")
 _FULL_PATH = "repayment needs the full path: "
+_COLUMNS = tuple(field.attname for field in Repayment._meta.concrete_fields)  # in the order from_db takes them
 _WAITS = "repayment waits for a balance slice"  # no free slice could take it: made again, waiting (repayments 0017)
 
 
@@ -72,8 +73,10 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
         if stored_amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used for {stored_amount:,.2f}.")
         return Repayment.objects.get(pk=repayment_id)
-    # The row as the ORM would read it back (concrete fields in order), without reading it.
-    repayment = Repayment.from_db(connection.alias, None, (repayment_id, loan.pk, source, reference, amount, received_on,
-                                                           prepayment, entry_id, None, "", created_by, created_at))
+    # The row as the ORM would read it back, without reading it (a field this does not name fails loudly).
+    row = {"id": repayment_id, "loan_id": loan.pk, "source": source, "reference": reference, "amount": amount,
+           "received_on": received_on, "prepayment": prepayment, "journal_entry_id": entry_id, "reversed_at": None,
+           "reversal_reason": "", "created_by": created_by, "created_at": created_at}
+    repayment = Repayment.from_db(connection.alias, _COLUMNS, tuple(row[name] for name in _COLUMNS))
     repayment.loan = loan
     return repayment

@@ -25,7 +25,7 @@ from apps.ledger.models import BALANCE_SLICES, AccountBalance, Acct, JournalLine
 from apps.ledger.selectors import balances_by_code_get
 from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
-from apps.repayments.models import Loan, PenaltyAccrual, RepaymentAllocation
+from apps.repayments.models import Loan, PenaltyAccrual, Repayment, RepaymentAllocation
 from apps.repayments.selectors import merchant_credit_total, reconciliation_get
 from tests.helpers import RowsRead, balance_slices
 from tests.locking import Attempt, held
@@ -114,6 +114,10 @@ def test_out_of_any_transaction_as_requests_post_it_the_statement_writes_what_th
     assert libpq.call_count >= len(plan) - 1  # (the reshape gives way to the general path)
     _pay(general, plan, general=True)
     assert _state(one_lender, one) == _state(general_lender, general)
+    posted = services.repayment_post(loan=one[2], amount=Decimal("11.00"), source="portal", reference="last", actor="m")
+    columns = [field.attname for field in Repayment._meta.concrete_fields]
+    stored = Repayment.objects.get(pk=posted.pk)
+    assert [getattr(posted, c) for c in columns] == [getattr(stored, c) for c in columns] and posted.loan is one[2]
     with pytest.raises(ReferenceReused):
         services.repayment_post(loan=one[1], amount=Decimal("10.01"), source="portal", reference="p0", actor="m")
     assert services.repayment_post(loan=one[1], amount=Decimal("10.00"), source="portal", reference="p0",
