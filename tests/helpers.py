@@ -49,3 +49,12 @@ def balance_slices(lender, code) -> list:
 
     rows = AccountBalance.objects.filter(account__lender=lender, account__code=code, currency=lender.base_currency)
     return [balance for _, balance in sorted(rows.values_list("slice", "balance"))]
+
+
+def libpq_calls():
+    """A spy on the statements prepared_fetchall sends to libpq in one call (apps.core.db), which still run."""
+    from unittest import mock
+
+    from apps.core.db import _LibpqStatements
+
+    return mock.patch.object(_LibpqStatements, "fetchall", autospec=True, side_effect=_LibpqStatements.fetchall)

@@ -4,7 +4,6 @@ errors, and the statement is prepared once per connection."""
 
 import datetime
 from decimal import Decimal
-from unittest import mock
 
 import pytest
 from django.db import DataError, connection, transaction
@@ -12,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.core import db
 from apps.core.db import prepared_fetchall
+from tests.helpers import libpq_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)  # outside a transaction is the case under test
 
@@ -20,12 +20,8 @@ TYPED = ("SELECT %s::bigint, %s::numeric, %s::date, %s::text, %s::bigint IS NULL
 PARAMS = [9007199254740993, Decimal("12345678901.25"), datetime.date(2026, 2, 28), "payé ✓", None]
 
 
-def _libpq_calls():
-    return mock.patch.object(db._LibpqStatements, "fetchall", autospec=True, side_effect=db._LibpqStatements.fetchall)
-
-
 def test_a_statement_of_its_own_reads_exactly_as_psycopg_s_cursor_reads_it():
-    with _libpq_calls() as libpq:
+    with libpq_calls() as libpq:
         alone = prepared_fetchall(TYPED, PARAMS)
         with transaction.atomic():
             inside = prepared_fetchall(TYPED, PARAMS)
@@ -74,7 +70,7 @@ def test_inside_a_transaction_the_statement_is_part_of_it():
 
 def test_a_parameter_not_given_as_text_goes_through_psycopg():
     moment = datetime.datetime(2026, 12, 4, 10, 0, tzinfo=datetime.UTC)
-    with _libpq_calls() as libpq:
+    with libpq_calls() as libpq:
         assert prepared_fetchall("SELECT %s::timestamptz, %s::boolean", [moment, True]) == [(moment, True)]
     assert libpq.call_count == 0
 

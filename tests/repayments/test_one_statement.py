@@ -18,7 +18,6 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from apps.core import db
 from apps.core.audit import AuditEvent
 from apps.core.errors import ReferenceReused
 from apps.ledger.models import BALANCE_SLICES, AccountBalance, Acct, JournalLine
@@ -27,7 +26,7 @@ from apps.repayments import services
 from apps.repayments.management.commands.bench_repayments import Command
 from apps.repayments.models import Loan, PenaltyAccrual, Repayment, RepaymentAllocation
 from apps.repayments.selectors import merchant_credit_total, reconciliation_get
-from tests.helpers import RowsRead, balance_slices
+from tests.helpers import RowsRead, balance_slices, libpq_calls
 from tests.locking import Attempt, held
 
 _examples = itertools.count()
@@ -108,8 +107,7 @@ def test_out_of_any_transaction_as_requests_post_it_the_statement_writes_what_th
     general_lender, general = _book("general-alone", "default")
     plan = [(1, Decimal("10.00")), (9, Decimal("130.00")), (0, Decimal("66.96")), (1, Decimal("25.50")),
             (0, Decimal("1636.45")), (5, Decimal("12.34"))]
-    with mock.patch.object(db._LibpqStatements, "fetchall", autospec=True,
-                           side_effect=db._LibpqStatements.fetchall) as libpq:
+    with libpq_calls() as libpq:
         _pay(one, plan, general=False)
     assert libpq.call_count >= len(plan) - 1  # (the reshape gives way to the general path)
     _pay(general, plan, general=True)
