@@ -191,6 +191,10 @@ class LoanInstallment(models.Model):
     def total_due(self):
         return self.principal_due + self.interest_due + self.fee_due + self.penalty_accrued
 
+    @property
+    def total_paid(self):
+        return self.principal_paid + self.interest_paid + self.fee_paid + self.penalty_paid
+
 
 class RepaymentSource(models.TextChoices):
     SWEEP = "sweep", "Settlement sweep"

@@ -87,12 +87,14 @@ def merchant_loans_summary(*, merchant, today: datetime.date) -> MerchantLoansSu
 def loan_outstanding(loan: Loan) -> dict:
     """What the merchant owes now: principal, and interest and fees accrued so far."""
     rows = list(loan.installments.all())
-    return {
+    owed = {
         "principal": sum(i.principal_due - i.principal_paid for i in rows),
         "interest": sum(i.interest_accrued - i.interest_paid for i in rows),
         "fee": sum(i.fee_accrued - i.fee_paid for i in rows),
         "penalty": sum(i.penalty_accrued - i.penalty_paid for i in rows),
     }
+    # Summed here: the templates' |add filter adds whole numbers and would drop the cents.
+    return {**owed, "accrued": owed["interest"] + owed["fee"] + owed["penalty"]}
 
 
 def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:

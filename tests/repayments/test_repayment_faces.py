@@ -52,6 +52,21 @@ def test_the_portal_overview_shows_what_is_owed_what_is_next_and_what_is_overdue
     assert f"{owed - D('300.00'):,.2f} is overdue" in page and 'id="next-due"' not in page
 
 
+def test_loan_pages_add_paid_and_accrued_amounts_to_the_cent(client, merchant_user, staff, loan):
+    from apps.repayments.models import LoanInstallment
+
+    # Django's |add filter adds whole numbers: 0.99 + 0.20 paid showed as 0.00, and 8.46 + 1.25 accrued as 9.00.
+    LoanInstallment.objects.filter(loan=loan).update(interest_accrued=D("9.45"), fee_accrued=D("1.45"),
+                                                     interest_paid=D("0.99"), fee_paid=D("0.20"))
+    client.force_login(merchant_user)
+    portal = client.get(f"/portal/loans/{loan.pk}/").content.decode()
+    client.force_login(staff[Role.TREASURER])
+    backoffice = client.get(f"/backoffice/loans/{loan.pk}/").content.decode()
+    for page in (portal, backoffice):
+        assert '<div class="stat">9.71</div>' in page  # (9.45 − 0.99) + (1.45 − 0.20)
+        assert '<td class="num">1.19</td>' in page  # the schedule's paid column
+
+
 def test_another_merchants_loan_is_not_found(client, other_merchant_user, loan):
     client.force_login(other_merchant_user)
     assert client.get(f"/portal/loans/{loan.pk}/").status_code == 404
