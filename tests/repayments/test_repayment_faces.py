@@ -67,6 +67,15 @@ def test_loan_pages_add_paid_and_accrued_amounts_to_the_cent(client, merchant_us
         assert '<td class="num">1.19</td>' in page  # the schedule's paid column
 
 
+def test_a_defaulted_loan_can_be_paid_from_its_page(client, merchant_user, loan):
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.DEFAULTED, defaulted_on=TODAY)
+    client.force_login(merchant_user)
+    page = client.get(f"/portal/loans/{loan.pk}/").content.decode()
+    assert "Pay now" in page and "Payoff quote" in page
+    response = client.post(f"/portal/loans/{loan.pk}/", {"amount": "100.00", "reference": "d1"}, follow=True)
+    assert "Payment of 100.00 received." in response.content.decode()
+
+
 def test_another_merchants_loan_is_not_found(client, other_merchant_user, loan):
     client.force_login(other_merchant_user)
     assert client.get(f"/portal/loans/{loan.pk}/").status_code == 404
