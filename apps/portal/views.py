@@ -28,7 +28,7 @@ from apps.merchants.services import daily_sales_import, kyc_document_upload, kyc
 from apps.repayments.calculator import calculator_context
 from apps.repayments.collateral import pledges_add
 from apps.repayments.forms import RepaymentForm
-from apps.repayments.models import REPAYABLE_STATES, RepaymentSource
+from apps.repayments.models import RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
     loan_outstanding,
@@ -280,7 +280,7 @@ def loan_detail(request, loan_id: int):
         quote_on = today
         messages.error(request, "The payoff date must be a date (YYYY-MM-DD).")
     return render(request, "portal/loan_detail.html", {
-        "loan": loan, "installments": installments, "form": form, "repayable": loan.state in REPAYABLE_STATES,
+        "loan": loan, "installments": installments, "form": form,
         "outstanding": loan_outstanding(loan), "quote": payoff_quote(loan=loan, on=max(quote_on, today)),
         "margin_call": loan.margin_calls.filter(state="open").first(),
         "pledgeable": [r for r in borrowing_base_get(merchant=request.merchant, as_of=today).orders if r.selectable],

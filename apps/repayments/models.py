@@ -97,6 +97,10 @@ class Loan(FSMModelMixin, models.Model):
     def __str__(self):
         return f"Loan #{self.pk} {self.principal} ({self.state})"
 
+    @property
+    def repayable(self) -> bool:
+        return self.state in REPAYABLE_STATES
+
     @transition(field=state, source=LoanState.PENDING_DISBURSEMENT, target=LoanState.ACTIVE)
     def activate(self):
         self.disbursed_at = timezone.now()
