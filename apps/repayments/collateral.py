@@ -1,6 +1,6 @@
 """Collateral coverage and margin calls.
 
-A loan is covered while its outstanding principal is at most what its live pledged, still-open
+A pre-sale advance is covered while its outstanding principal is at most what its live pledged, still-open
 orders support (paid amount × the merchant's advance rate). A refund or cancellation of a
 pledged order can break that: the merchant gets a margin call with a deadline (the financing
 policy's `margin_call_days`); a repayment or replacement pledges that restore coverage cure it;
@@ -18,7 +18,7 @@ from django.utils import timezone
 from apps.core.audit import audit_record
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.money import quantize
-from apps.financing.models import OPEN_ORDER_STATES, Pledge, PresaleOrder
+from apps.financing.models import OPEN_ORDER_STATES, Pledge, PresaleOrder, ProductKind
 from apps.financing.selectors import borrowing_base_get, financing_policy_in_force
 from apps.merchants.models import Merchant
 
@@ -51,8 +51,8 @@ def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str,
     call those payments cured, with its own deadline: the merchant was given until then, and a bounced payment
     does not earn a new one. (Past that deadline, the next end of day accelerates the loan.)
     """
-    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE):
-        return None
+    if loan.state not in (LoanState.ACTIVE, LoanState.OVERDUE) or loan.product != ProductKind.PRESALE_ADVANCE:
+        return None  # only an advance is lent against orders; a term loan is unsecured and has no cover to fall short
     outstanding, supported = loan_coverage_get(loan=loan, as_of=as_of)
     shortfall = outstanding - supported
     open_call = MarginCall.objects.select_for_update().filter(loan=loan, state=MarginCallState.OPEN).first()

@@ -1,5 +1,6 @@
 import datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 
@@ -8,7 +9,7 @@ from apps.financing.models import Pledge, PresaleOrder
 from apps.financing.services import order_event_apply
 from apps.repayments.collateral import margin_calls_enforce, pledges_add
 from apps.repayments.models import Loan, MarginCall, MarginCallState
-from apps.repayments.services import repayment_post
+from apps.repayments.services import repayment_post, repayment_reverse
 from tests.conftest import TODAY
 
 D = Decimal
@@ -64,3 +65,18 @@ def test_the_merchant_sees_the_call_and_can_pledge_from_the_portal(client, merch
     client.force_login(merchant_user)
     page = client.get(f"/portal/loans/{loan.pk}/").content.decode()
     assert "Margin call: 800.00 short" in page and "Pledge selected orders" in page
+
+
+def test_a_term_loan_has_no_orders_to_cover_it_and_gets_no_margin_call(term_loan):
+    """A term loan is lent without pledges: a bounced or late-posted payment must not call (and later accelerate) it."""
+    loan = term_loan("12000.00", 12)
+    due = loan.installments.get(number=1).due_date
+    with mock.patch("django.utils.timezone.localdate", return_value=due):
+        paid = repayment_post(loan=loan, amount=D("1000.00"), source="portal", reference="first", actor="m")
+        repayment_reverse(repayment=paid, actor="t", reason="bounced")
+        repayment_post(loan=loan, amount=D("500.00"), source="portal", reference="later", actor="m")
+        repayment_post(loan=loan, amount=D("500.00"), source="partner", reference="earlier", actor="bank",
+                       received_on=due - datetime.timedelta(days=3))
+    assert not MarginCall.objects.filter(loan=loan).exists()
+    assert margin_calls_enforce(as_of=due + datetime.timedelta(days=30)) == 0
+    assert Loan.objects.get(pk=loan.pk).maturity_date == loan.maturity_date
