@@ -17,7 +17,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 
 from apps.core.money import quantize
 from apps.merchants.models import KycState
@@ -124,11 +124,13 @@ def advance_on(value: Decimal, advance_rate: Decimal, refund_rate: Decimal) -> D
 
 
 def merchant_owed_get(*, merchant) -> Decimal:
-    owed = Offer.objects.filter(
-        application__merchant=merchant,
-        application__state__in=(ApplicationState.OFFER_ACCEPTED, ApplicationState.DISBURSED),
-    ).aggregate(total=Sum("principal"))["total"]
-    return owed or ZERO
+    """The principal the merchant owes or is about to: accepted offers not yet paid out, and the unpaid principal of
+    disbursed loans (a repaid loan's principal no longer counts against the credit limit or the borrowing base)."""
+    accepted = Offer.objects.filter(application__merchant=merchant, application__state=ApplicationState.OFFER_ACCEPTED,
+                                    ).aggregate(total=Sum("principal"))["total"]
+    unpaid = FinancingApplication.objects.filter(merchant=merchant, state=ApplicationState.DISBURSED).aggregate(
+        total=Sum(F("loan__installments__principal_due") - F("loan__installments__principal_paid")))["total"]
+    return (accepted or ZERO) + (unpaid or ZERO)
 
 
 def referral_queue_list(*, lender):

@@ -14,8 +14,12 @@ from apps.financing.application_services import (
     offer_accept,
     offers_expire,
 )
+from apps.financing.disbursement import loan_disburse
 from apps.financing.models import ApplicationState, FinancingApplication, Offer, Pledge
 from apps.financing.selectors import borrowing_base_get
+from apps.repayments.models import Loan, LoanState
+from apps.repayments.selectors import payoff_quote
+from apps.repayments.services import repayment_post
 from tests.conftest import TODAY
 
 D = Decimal
@@ -119,6 +123,21 @@ def test_accepting_pledges_the_orders_and_reduces_the_base(verified, graded, ope
     assert not pledged.selectable and f"Pledged to application #{application.pk}" in pledged.reason
     with pytest.raises(ValidationFailed, match="Pledged to application"):
         _apply(merchant, orders[:1], "100.00")
+
+
+def test_what_is_owed_falls_as_the_loan_is_repaid_and_a_paid_off_loan_owes_nothing(accepted):
+    loan = loan_disburse(application=accepted("1800.00"), actor="treasurer")
+    merchant = loan.merchant
+
+    def owed():
+        return borrowing_base_get(merchant=merchant, as_of=TODAY).owed
+
+    assert owed() == D("1800.00")
+    repayment_post(loan=loan, amount=D("500.00"), source="portal", reference="part", actor="m")
+    assert owed() == D("1800.00") - loan.installments.get().principal_paid
+    repayment_post(loan=loan, amount=payoff_quote(loan=loan, on=TODAY)["total"], source="portal", reference="rest",
+                   actor="m")
+    assert Loan.objects.get(pk=loan.pk).state == LoanState.PAID_OFF and owed() == 0
 
 
 def test_an_offer_cannot_be_accepted_twice(verified, graded, open_orders):
