@@ -68,8 +68,12 @@ class PartnerRepaymentView(BankApiView):
         def get_allocations(self, repayment) -> list[dict]:
             return [{"component": a.component, "amount": str(a.amount)} for a in repayment.allocations.all()]
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer},
-                   summary="Post a repayment your bank collected for a loan it co-funds")
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer},
+                   summary="Post a repayment your bank collected for a loan it co-funds",
+                   description="201 when it is posted. Resending a reference with the same amount, date and "
+                               "prepayment choice posts nothing and returns the first repayment with 200; with "
+                               "other terms it is refused (422 DUPLICATE_REFERENCE), and once that repayment was "
+                               "reversed, with 409 REPAYMENT_REVERSED.")
     def post(self, request, loan_id: int):
         loan = get_object_or_404(loans_for_partner_bank(partner_bank=request.api_client.partner_bank), pk=loan_id)
         payload = self.InputSerializer(data=request.data)
@@ -82,4 +86,5 @@ class PartnerRepaymentView(BankApiView):
                                    reference=payload.validated_data["reference"], actor=request.api_client.label,
                                    received_on=payload.validated_data["received_on"],
                                    prepayment=payload.validated_data["prepayment"])
-        return Response(self.OutputSerializer(repayment).data, status=status.HTTP_201_CREATED)
+        return Response(self.OutputSerializer(repayment).data,
+                        status=status.HTTP_200_OK if repayment.replayed else status.HTTP_201_CREATED)

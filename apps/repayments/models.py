@@ -211,6 +211,9 @@ class RepaymentSource(models.TextChoices):
 class Repayment(models.Model):
     """Money received against a loan, idempotent per (loan, source, external reference)."""
 
+    # True on the repayment repayment_post returns for a resent reference: the first one, nothing posted again.
+    replayed = False
+
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments", db_index=False)  # the unique one
     source = models.CharField(max_length=12, choices=RepaymentSource.choices)
     reference = models.CharField(max_length=100)

@@ -15,7 +15,6 @@ from django.db import DatabaseError, connection, models, transaction
 
 from apps.core.audit import actor_label_of
 from apps.core.db import prepared_fetchall
-from apps.core.errors import ReferenceReused
 from apps.ledger.models import Acct
 from apps.ledger.posting import codes_literal
 
@@ -61,7 +60,7 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
     for slices in ("free", "wait") if alone else ("all",):
         try:
             with contextlib.nullcontext() if alone else transaction.atomic():
-                status, repayment_id, stored_amount, entry_id, created_at = prepared_fetchall(_SQL, [*params, slices])[0]
+                status, repayment_id, _, entry_id, created_at = prepared_fetchall(_SQL, [*params, slices])[0]
             break
         except DatabaseError as exc:
             message = getattr(getattr(exc.__cause__, "diag", None), "message_primary", None) or ""
@@ -69,10 +68,10 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
                 return None
             if not (message == _WAITS and slices == "free"):
                 raise
-    if status == "replay":
-        if stored_amount != amount:
-            raise ReferenceReused(f"Reference {reference} was already used for {stored_amount:,.2f}.")
-        return Repayment.objects.get(pk=repayment_id)
+    if status == "replay":  # repayment_post checks the resend is the same request
+        repayment = Repayment.objects.get(pk=repayment_id)
+        repayment.replayed = True
+        return repayment
     # The row as the ORM would read it back, without reading it (a field this does not name fails loudly).
     row = {"id": repayment_id, "loan_id": loan.pk, "source": source, "reference": reference, "amount": amount,
            "received_on": received_on, "prepayment": prepayment, "journal_entry_id": entry_id, "reversed_at": None,

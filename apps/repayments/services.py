@@ -101,15 +101,36 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     amount = amount_check(amount)
     prepayment_choice_check(prepayment)
     today = business_date_today()
-    received_on = received_on or today
+    asked_on, received_on = received_on, received_on or today
     _received_on_check(loan=loan, received_on=received_on)
+    repayment = None
     if received_on == today and not loan.partner_principal:
         repayment = repayment_post_one_statement(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
                                                  received_on=received_on, today=today, prepayment=prepayment)
-        if repayment is not None:
-            return repayment
-    return _repayment_post_general(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
-                                   received_on=received_on, prepayment=prepayment)
+    if repayment is None:
+        repayment = _repayment_post_general(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
+                                            received_on=received_on, prepayment=prepayment)
+    if repayment.replayed:
+        _replay_check(repayment, amount=amount, received_on=asked_on, prepayment=prepayment)
+    return repayment
+
+
+def _replay_check(first: Repayment, *, amount: Decimal, received_on: datetime.date | None, prepayment: str) -> None:
+    """A resent reference is the same request only if it asks for the same thing, and only while its payment stands.
+
+    (A caller that gives no date means today; on a resend it means whatever date the first one took.)
+    """
+    asked = {"amount": amount, "received_on": received_on or first.received_on, "prepayment": prepayment}
+    differs = [name for name, value in asked.items() if getattr(first, name) != value]
+    if differs:
+        raise ReferenceReused(f"Reference {first.reference} was already used for {first.amount:,.2f} received on "
+                              f"{first.received_on.isoformat()} ({first.get_prepayment_display().lower()}); this request "
+                              f"has another {' and '.join(d.replace('_', ' ') for d in differs)}. A new payment needs "
+                              "a new reference.")
+    if first.reversed_at is not None:
+        raise Conflict(f"Reference {first.reference} names a repayment of {first.amount:,.2f} that was reversed "
+                       f"({first.reversal_reason}); nothing was posted. Send the payment again with a new reference.",
+                       code="REPAYMENT_REVERSED")
 
 
 def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
@@ -129,9 +150,8 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
                        position=_lowers_net_capital(loan=loan, received_on=received_on),
                        later_than=received_on if backdated else None)
     loan, existing = locked.loan, locked.existing
-    if existing is not None:
-        if existing.amount != amount:
-            raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
+    if existing is not None:  # repayment_post checks the resend is the same request
+        existing.replayed = True
         return existing
     if backdated and _goes_in_date_order(loan=loan, received_on=received_on, later=locked.later):
         return _repayment_insert_in_date_order(loan=loan, amount=amount, source=source, reference=reference, actor=actor,

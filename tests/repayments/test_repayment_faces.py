@@ -2,12 +2,15 @@
 
 import datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 
 from apps.accounts.models import Role
 from apps.financing.disbursement import loan_disburse
+from apps.ledger.models import JournalEntry
 from apps.repayments.models import Loan, LoanState, Repayment
+from apps.repayments.services import repayment_reverse
 from tests.conftest import TODAY
 
 D = Decimal
@@ -150,9 +153,31 @@ def test_a_bank_lists_only_the_loans_it_co_funds_and_posts_repayments_once(bank_
     first = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
     assert first.status_code == 201 and first.json()["allocations"][0]["component"] in ("fee", "interest", "principal")
     again = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
-    assert again.json()["id"] == first.json()["id"] and Repayment.objects.count() == 1
+    assert again.status_code == 200 and again.json() == first.json() and Repayment.objects.count() == 1
     other = bank_api.post(f"/api/v1/loans/{loan.pk}/repayments/", {**body, "reference": "HB-78"}, format="json")
     assert other.status_code == 404  # a loan the bank does not fund
+
+
+@pytest.mark.parametrize("changes,says", [({"amount": "201.00"}, "another amount"),
+                                          ({"received_on": str(TODAY + datetime.timedelta(days=1))}, "another received on"),
+                                          ({"prepayment": "reduce_term"}, "another prepayment")])
+def test_a_bank_resending_a_reference_with_other_terms_is_refused(bank_api, colent_loan, changes, says):
+    body = {"amount": "200.00", "currency": "CNY", "reference": "HB-77", "received_on": str(TODAY)}
+    with mock.patch("django.utils.timezone.localdate", return_value=TODAY + datetime.timedelta(days=2)):
+        assert bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json").status_code == 201
+        response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", {**body, **changes}, format="json")
+    assert response.status_code == 422 and response.json()["code"] == "DUPLICATE_REFERENCE"
+    assert says in response.json()["detail"] and Repayment.objects.count() == 1
+
+
+def test_a_bank_resending_a_reversed_repayment_is_told_nothing_was_posted(bank_api, colent_loan):
+    body = {"amount": "200.00", "currency": "CNY", "reference": "HB-77", "received_on": str(TODAY)}
+    first = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
+    repayment_reverse(repayment=Repayment.objects.get(pk=first.json()["id"]), actor="treasurer", reason="Bounced")
+    entries = JournalEntry.objects.count()
+    response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
+    assert response.status_code == 409 and response.json()["code"] == "REPAYMENT_REVERSED"
+    assert "Bounced" in response.json()["detail"] and JournalEntry.objects.count() == entries
 
 
 @pytest.mark.parametrize("changes,field", [({"currency": "USD"}, "currency"), ({"amount": "-1"}, "amount"),

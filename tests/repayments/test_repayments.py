@@ -11,7 +11,7 @@ from apps.ledger.selectors import balances_by_code_get, merchant_exposure_get, t
 from apps.partners.models import CoLendingAgreement
 from apps.repayments.models import Loan, LoanInstallment, LoanState, Repayment
 from apps.repayments.selectors import reconciliation_get
-from apps.repayments.services import repayment_post
+from apps.repayments.services import repayment_post, repayment_reverse
 from tests.conftest import TODAY
 
 D = Decimal
@@ -83,6 +83,22 @@ def test_the_same_reference_posts_once_and_a_different_amount_is_refused(loan):
     with pytest.raises(ReferenceReused, match="already used") as refused:
         repayment_post(loan=loan, amount=D("101.00"), source="partner", reference="BANK-9", actor="api:bank")
     assert refused.value.status == 422
+
+
+def test_a_resend_without_a_date_is_the_same_request_but_other_terms_or_a_reversal_refuse_it(loan):
+    first = repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="P9", actor="m",
+                           received_on=TODAY + datetime.timedelta(days=1))
+    again = repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="P9", actor="m")
+    assert again.pk == first.pk and again.replayed and not first.replayed
+    with pytest.raises(ReferenceReused, match="another received on"):
+        repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="P9", actor="m", received_on=TODAY)
+    with pytest.raises(ReferenceReused, match="another prepayment"):
+        repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="P9", actor="m",
+                       prepayment="reduce_term")
+    repayment_reverse(repayment=first, actor="treasurer", reason="Bounced")
+    with pytest.raises(Conflict, match="was reversed") as refused:
+        repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="P9", actor="m")
+    assert refused.value.code == "REPAYMENT_REVERSED" and Repayment.objects.get().reversed_at is not None
 
 
 def test_a_paid_off_loan_takes_no_more_repayments(loan):
