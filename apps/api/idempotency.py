@@ -1,6 +1,6 @@
 """Idempotency-Key on every POST.
 
-Same key and body → the stored response replayed (header `Idempotent-Replayed: true`);
+Same key and body (JSON compared by content) → the stored response replayed (header `Idempotent-Replayed: true`);
 same key with a different body → 422; same key while the first request is still in flight
 → 409. The record is written in the same transaction as the work, and a failed request
 stores nothing (it rolled back), so retrying it runs it again.
@@ -11,6 +11,7 @@ queueing behind it.
 """
 
 import hashlib
+import json
 
 from django.db import connection, transaction
 from rest_framework.response import Response
@@ -41,8 +42,14 @@ class _Replay(Exception):
 
 
 def _fingerprint(request) -> str:
+    """The method, path and body; a JSON body by what it says, so a retry that spaces or orders it otherwise matches."""
+    body = request._request.body
+    try:
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:  # not JSON (nor UTF-8): the bytes themselves
+        pass
     digest = hashlib.sha256()
-    for part in (request.method.encode(), request.path.encode(), request._request.body):
+    for part in (request.method.encode(), request.path.encode(), body):
         digest.update(part)
         digest.update(b"\0")
     return digest.hexdigest()

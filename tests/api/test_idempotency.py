@@ -1,5 +1,6 @@
 """Idempotency-Key on POST: a retried request is answered from the first one, never done twice."""
 
+import json
 import threading
 
 import psycopg
@@ -30,6 +31,15 @@ def test_a_retry_with_the_same_key_and_body_replays_the_first_response(marketpla
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
     assert _imports() == 1 and CreditAssessment.objects.count() == 1
+
+
+def test_a_retry_that_writes_the_same_json_differently_is_the_same_request(marketplace_api, sales_url):
+    rows = [sales_row(days_ago(1))]
+    first = _post(marketplace_api, sales_url, rows, "import-0009")
+    reordered = json.dumps({"rows": [dict(reversed(list(row.items()))) for row in rows]}, indent=2)
+    again = marketplace_api.post(sales_url, reordered, content_type="application/json", HTTP_IDEMPOTENCY_KEY="import-0009")
+    assert again.status_code == first.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert _imports() == 1
 
 
 def test_without_a_key_each_post_does_the_work(marketplace_api, sales_url):
