@@ -1,16 +1,24 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.money import MAX_AMOUNT
 
+# What the field takes, for the schema: a positive number of whole cents, at most MAX_AMOUNT (12 digits before the point).
+_MONEY_SCHEMA = {"type": "string", "format": "decimal", "pattern": r"^\d{1,12}(?:\.\d{1,2})?$", "example": "1200.00",
+                 "description": f'A decimal string from "0.01" to "{MAX_AMOUNT}", e.g. "1200.00"'}
+
+
+@extend_schema_field(_MONEY_SCHEMA)
 class MoneyField(serializers.DecimalField):
-    """An amount in cents sent as a decimal string; JSON floats are refused so no precision is ever lost."""
+    """A positive amount in cents sent as a decimal string; JSON floats are refused so no precision is ever lost."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_digits", 20)
+        kwargs.setdefault("max_digits", 14)
         kwargs.setdefault("decimal_places", 2)
         kwargs.setdefault("min_value", Decimal("0.01"))
-        kwargs.setdefault("help_text", 'A decimal string, e.g. "1200.00"')
+        kwargs.setdefault("max_value", MAX_AMOUNT)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):

@@ -1,13 +1,14 @@
 """Partner banks: the loans they co-fund, and repayments they collected."""
 
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.calendar import business_date_today
-from apps.repayments.models import Loan, PrepaymentChoice, RepaymentSource
-from apps.repayments.selectors import loans_for_partner_bank
+from apps.repayments.models import Loan, LoanInstallment, PrepaymentChoice, RepaymentSource
+from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_partner_bank, payoff_quote
 from apps.repayments.services import repayment_post
 
 from .colending_views import BankApiView
@@ -32,10 +33,60 @@ class PartnerLoanListView(BankApiView):
     required_scopes = ("loans:read",)
 
     @extend_schema(responses=paginated_schema(LoanSerializer, "PartnerLoans"), parameters=PAGE_PARAMETERS,
+                   operation_id="partner_loans_list",
                    summary="Loans your bank co-funds (never anyone else's)")
     def get(self, request):
         return paginated(self, request, loans_for_partner_bank(partner_bank=request.api_client.partner_bank),
                          LoanSerializer)
+
+
+class InstallmentSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField(help_text="paid, due, or overdue (past its due date, not paid)")
+
+    class Meta:
+        model = LoanInstallment
+        fields = ["number", "due_date", "principal_due", "interest_due", "fee_due", "principal_paid", "interest_paid",
+                  "fee_paid", "penalty_accrued", "penalty_paid", "status"]
+        ref_name = "PartnerLoanInstallment"
+
+    def get_status(self, installment) -> str:
+        return installment_status(installment, self.context["today"])
+
+
+class _Owed(serializers.Serializer):
+    principal = serializers.DecimalField(max_digits=20, decimal_places=2)
+    interest = serializers.DecimalField(max_digits=20, decimal_places=2)
+    fee = serializers.DecimalField(max_digits=20, decimal_places=2)
+    penalty = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class _Payoff(_Owed):
+    on = serializers.DateField()
+    total = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class LoanDetailSerializer(LoanSerializer):
+    outstanding = _Owed(help_text="Unpaid principal, and interest, fees and penalty accrued to date and not yet paid")
+    payoff = _Payoff(help_text="What closes the loan if received today")
+    installments = InstallmentSerializer(many=True)
+
+    class Meta(LoanSerializer.Meta):
+        fields = [*LoanSerializer.Meta.fields, "outstanding", "payoff", "installments"]
+        ref_name = "PartnerLoanDetail"
+
+
+class PartnerLoanDetailView(BankApiView):
+    required_scopes = ("loans:read",)
+
+    @extend_schema(responses=LoanDetailSerializer, operation_id="partner_loan_retrieve",
+                   summary="One loan your bank co-funds: its schedule and what is owed")
+    def get(self, request, loan_id: int):
+        loans = loans_for_partner_bank(partner_bank=request.api_client.partner_bank).prefetch_related(
+            Prefetch("installments", queryset=LoanInstallment.objects.order_by("number")))
+        loan = get_object_or_404(loans, pk=loan_id)
+        today = business_date_today()
+        loan.outstanding, loan.payoff = loan_outstanding(loan), payoff_quote(loan=loan, on=today)
+        return Response(LoanDetailSerializer(loan, context={"today": today}).data)
 
 
 class PartnerRepaymentView(BankApiView):

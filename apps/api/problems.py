@@ -1,7 +1,8 @@
 """RFC 9457 problem+json for every API error, with a stable machine-readable `code`."""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -24,14 +25,38 @@ _DRF_CODES = [
 ]
 
 
-def problem_response(*, status: int, code: str, title: str, detail: str, instance: str = "", errors=None, headers=None):
+def _problem(*, status: int, code: str, title: str, detail: str, instance: str = "", errors=None) -> dict:
     body = {"type": f"/problems/{code.lower().replace('_', '-')}", "title": title, "status": status,
             "detail": detail, "code": code}
     if instance:
         body["instance"] = instance
     if errors:
         body["errors"] = errors
-    return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return body
+
+
+def problem_response(*, status: int, code: str, title: str, detail: str, instance: str = "", errors=None, headers=None):
+    return Response(_problem(status=status, code=code, title=title, detail=detail, instance=instance, errors=errors),
+                    status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+# Django's handlers for what never reaches a view (no route matched, an unhandled error): under /api/ a client reads
+# problem+json there too, not the site's HTML page.
+def not_found(request, exception):
+    if not request.path.startswith("/api/"):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse(_problem(status=404, code="NOT_FOUND", title="Not found", instance=request.get_full_path(),
+                                 detail=f"No API endpoint at {request.path}; the endpoints are listed at /api/docs/."),
+                        status=404, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def server_error(request):
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request)
+    return JsonResponse(_problem(status=500, code="INTERNAL_ERROR", title="Internal error", instance=request.get_full_path(),
+                                 detail="The request failed on our side; retry it later (a POST with the same "
+                                        "Idempotency-Key runs once)."),
+                        status=500, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def _flatten(detail, path=""):

@@ -12,6 +12,7 @@ urlpatterns = [
     path("colending/offers/<int:offer_id>/decline/", colending_views.ShareOfferAnswerView.as_view(accept=False),
          name="share-offer-decline"),
     path("loans/", loan_views.PartnerLoanListView.as_view(), name="partner-loans"),
+    path("loans/<int:loan_id>/", loan_views.PartnerLoanDetailView.as_view(), name="partner-loan"),
     path("loans/<int:loan_id>/repayments/", loan_views.PartnerRepaymentView.as_view(), name="partner-repayments"),
     path("merchants/<int:merchant_id>/sales/", views.MerchantSalesView.as_view(), name="merchant-sales"),
     path("merchants/<int:merchant_id>/orders/", order_views.MerchantOrdersView.as_view(), name="merchant-orders"),

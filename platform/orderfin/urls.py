@@ -28,3 +28,6 @@ urlpatterns = [
     path("o/", include(oauth_urlpatterns)),
     path("django-admin/", admin.site.urls),
 ]
+
+handler404 = "apps.api.problems.not_found"
+handler500 = "apps.api.problems.server_error"

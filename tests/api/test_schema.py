@@ -66,3 +66,17 @@ def test_the_docs_page_is_swagger_ui_served_from_our_own_static_files(db):
     for asset in assets:  # shipped with our static files, so collectstatic serves them
         assert finders.find(asset.removeprefix(settings.STATIC_URL if settings.STATIC_URL.startswith("/")
                                                else f"/{settings.STATIC_URL}")), asset
+
+
+def test_the_schema_is_valid_and_generates_without_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_the_schema_gives_the_bank_its_loan_and_a_money_pattern_without_negatives(schema):
+    assert "/api/v1/loans/{loan_id}/" in schema["paths"]
+    detail = schema["components"]["schemas"]["PartnerLoanDetail"]["properties"]
+    assert {"outstanding", "payoff", "installments"} <= set(detail)
+    pattern = re.compile(schema["components"]["schemas"]["PartnerRepaymentRequest"]["properties"]["amount"]["pattern"])
+    assert pattern.match("1200.00") and not pattern.match("-5.00") and not pattern.match("1" * 13)

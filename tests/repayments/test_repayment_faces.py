@@ -203,3 +203,29 @@ def test_the_loan_timeline_includes_its_accruals_and_reversals(loan):
     actions = [event.action for event in loan_timeline(loan=loan)]
     assert "Accrual of interest, fees and penalties" in actions and "Loan funding" in actions
     assert "Reversal" in actions and "repayment_reversed" in actions
+
+
+def test_a_bank_reads_one_loan_it_co_funds_with_its_schedule_and_what_is_owed(bank_api, loan, colent_loan):
+    bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", {"amount": "200.00", "currency": "CNY",
+                  "reference": "HB-5", "received_on": str(TODAY)}, format="json")
+    body = bank_api.get(f"/api/v1/loans/{colent_loan.pk}/").json()
+    installment = colent_loan.installments.get()
+    assert body["id"] == colent_loan.pk and body["outstanding"]["principal"] == str(installment.principal_due
+                                                                                   - installment.principal_paid)
+    assert [(row["number"], row["principal_paid"], row["status"]) for row in body["installments"]] == \
+        [(1, str(installment.principal_paid), "due")]
+    assert body["payoff"]["on"] == str(TODAY) and D(body["payoff"]["total"]) >= D(body["outstanding"]["principal"])
+    assert bank_api.get(f"/api/v1/loans/{loan.pk}/").status_code == 404  # not its loan
+
+
+def test_an_unknown_api_address_is_a_problem_json_404(bank_api):
+    response = bank_api.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "NOT_FOUND" and "/api/docs/" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("amount", ["1000000000000.00", "-5.00"])
+def test_an_amount_out_of_range_is_refused_field_by_field(bank_api, colent_loan, amount):
+    response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", {"amount": amount, "currency": "CNY",
+                             "reference": "HB-6", "received_on": str(TODAY)}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "amount"
