@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
 
 from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
@@ -224,10 +225,15 @@ def loan_timeline(*, loan: Loan) -> list:
                 f"payoff-accrual-release:{loan.pk}:", f"write-off:{loan.pk}:", f"recovery:{loan.pk}:",
                 f"schedule:{loan.pk}:"]
     query = Q(reference=f"payoff-accrual-release:{loan.pk}")  # the first payoff's; later ones are numbered after a colon
-    for prefix in prefixes:
+    # Penalty taken back after a bounced payment is named by that payment; after a late one, by the loan.
+    query |= Q(reference__in=[f"penalty-unwind:{pk}" for pk in loan.repayments.values_list("pk", flat=True)])
+    for prefix in [*prefixes, f"penalty-unwind:{loan.pk}:"]:
         query |= Q(reference__startswith=prefix)
+    # An entry's amount is the cash it moved (a payment, a disbursement, a bounce); without cash, its debits. Not its
+    # debits always: a co-lent repayment also moves the bank's share of interest between two other accounts.
     entries = JournalEntry.objects.filter(query, lender_id=loan.merchant.lender_id).annotate(
-        amount=Sum("lines__debit")).order_by("posted_at", "id")
+        amount=Coalesce(Sum(F("lines__debit") + F("lines__credit"), filter=Q(lines__account__code=Acct.CASH)),
+                        Sum("lines__debit"))).order_by("posted_at", "id")
     events = [TimelineEvent(at=e.posted_at, actor_label=e.created_by, action=e.get_kind_display(),
                             reason=f"{e.description} — {e.amount:,.2f} (entry {e.reference}, {e.business_date})")
               for e in entries]

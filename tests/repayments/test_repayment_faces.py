@@ -229,3 +229,19 @@ def test_an_amount_out_of_range_is_refused_field_by_field(bank_api, colent_loan,
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", {"amount": amount, "currency": "CNY",
                              "reference": "HB-6", "received_on": str(TODAY)}, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "amount"
+
+
+def test_the_timeline_shows_the_cash_a_co_lent_repayment_brought_and_penalty_taken_back(colent_loan):
+    from apps.repayments.accrual import loan_accrue
+    from apps.repayments.selectors import loan_timeline
+    from apps.repayments.services import repayment_post
+
+    due = colent_loan.installments.get().due_date
+    loan_accrue(loan=colent_loan, through=due + datetime.timedelta(days=12), actor="eod")  # penalty since the due date
+    with mock.patch("django.utils.timezone.localdate", return_value=due + datetime.timedelta(days=13)):
+        repayment_post(loan=colent_loan, amount=D("300.00"), source="partner", reference="late", actor="bank",
+                       received_on=due + datetime.timedelta(days=5))
+    reasons = [event.reason for event in loan_timeline(loan=colent_loan)]
+    paid = [r for r in reasons if "(entry repayment:" in r and ":partner:late" in r]
+    assert len(paid) == 1 and "— 300.00 (" in paid[0]  # not 300.00 plus the bank's share of the interest
+    assert any(f"(entry penalty-unwind:{colent_loan.pk}:partner:late" in r for r in reasons)
