@@ -5,6 +5,7 @@ from django import forms
 
 from .models import PrepaymentChoice
 from .prepayments import prepayment_choices_for
+from .schedules import add_months
 
 
 class PaymentForm(forms.Form):
@@ -46,3 +47,14 @@ class CalculatorForm(forms.Form):
     start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     day_count = forms.ChoiceField(choices=[("ACT/360", "ACT/360"), ("ACT/365", "ACT/365")], required=False,
                                   help_text="Bullet loans only")
+
+    def clean(self):
+        values = super().clean()
+        start, months = values.get("start"), values.get("term_months")
+        if start and months:
+            try:
+                add_months(start, months + 1)  # the last due date, with a month to spare for a bullet's grace
+            except (ValueError, OverflowError):
+                self.add_error("start", "A loan starting then would fall due after the last date the calendar holds "
+                                        "(31 December 9999); choose an earlier start.")
+        return values

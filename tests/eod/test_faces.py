@@ -3,7 +3,9 @@
 import datetime
 from unittest import mock
 
+import pytest
 from django.core import mail
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -77,3 +79,10 @@ def test_the_outbox_retries_with_backoff_then_gives_up(merchant):
     doomed.refresh_from_db()
     assert doomed.state == OutboxState.FAILED and doomed.attempts == MAX_ATTEMPTS
     assert Notice.objects.filter(kind="test-2").count() == 1
+
+
+def test_the_command_refuses_a_date_that_has_not_happened_and_runs_nothing(db):
+    tomorrow = business_date_today() + datetime.timedelta(days=1)
+    with pytest.raises(CommandError, match="has not happened yet"):
+        call_command("run_eod", "--date", tomorrow.isoformat(), "--inline")
+    assert not EodRun.objects.exists()

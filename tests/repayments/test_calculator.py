@@ -19,3 +19,12 @@ def test_bad_input_is_explained(client, merchant_user):
     assert response.status_code == 400
     body = response.content.decode()
     assert "greater than or equal to 0.01" in body and "greater than or equal to 1" in body
+
+
+@pytest.mark.parametrize("method", ["equal_installment", "equal_principal", "interest_only", "bullet"])
+def test_a_start_too_near_the_end_of_the_calendar_is_refused_not_a_500(client, merchant_user, method):
+    client.force_login(merchant_user)
+    query = {**QUERY, "method": method, "day_count": "ACT/360"}
+    response = client.get("/portal/calculator/", {**query, "start": "9999-06-01"})
+    assert response.status_code == 400 and "31 December 9999" in response.content.decode()
+    assert client.get("/portal/calculator/", {**query, "start": "9998-01-15"}).status_code == 200

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.accounts.models import Role
+from apps.core.calendar import business_date_today
 from apps.financing.disbursement import loan_disburse
 from apps.repayments.models import LoanInstallment
 from apps.repayments.selectors import payoff_quote
@@ -28,6 +29,14 @@ def test_reconcile_reports_zero_differences_after_real_activity(busy_loan):
     call_command("reconcile", "--date", str(busy_loan.start_date), "--json", stdout=out)
     report = json.loads(out.getvalue())
     assert report["differences"] == 0 and all(D(r["difference"]) == 0 for r in report["rows"])
+
+
+def test_reconcile_checks_today_and_refuses_another_date(busy_loan):
+    out = StringIO()
+    call_command("reconcile", "--json", stdout=out)
+    assert json.loads(out.getvalue())["date"] == business_date_today().isoformat()
+    with pytest.raises(CommandError, match="current balances only"):
+        call_command("reconcile", "--date", str(business_date_today() - datetime.timedelta(days=1)), stdout=StringIO())
 
 
 def test_reconcile_fails_loudly_when_the_sub_ledger_drifts(busy_loan, client, staff):

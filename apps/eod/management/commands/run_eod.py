@@ -28,7 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=3600.0, help="Seconds to wait for the workers")
 
     def handle(self, *args, date, inline, chunk_size, timeout, **options):
-        through = date or business_date_today()
+        today = business_date_today()
+        through = date or today
+        if through > today:  # as the back-office form: the day's postings are not in yet
+            raise CommandError(f"End of day cannot run for {through}: that date has not happened yet (today is {today}).")
         if not dates_due(through=through):
             self.stdout.write(f"End of day is complete through {through}; nothing to do.")
             return

@@ -1,11 +1,13 @@
 """Compare every loan sub-ledger total with its GL control account; exit 1 on any difference."""
 
+import datetime
 import json
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import Lender
+from apps.core.calendar import business_date_today
 from apps.repayments.selectors import reconciliation_get
 
 
@@ -13,11 +15,17 @@ class Command(BaseCommand):
     help = "Reconcile loan sub-ledgers to the general ledger (per lender); non-zero exit when anything differs."
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="Business date of the check (recorded in the output; balances are current)")
+        parser.add_argument("--date", type=datetime.date.fromisoformat, default=None,
+                            help="Today's business date, YYYY-MM-DD (the default): the sub-ledger holds current balances, "
+                                 "so no other date can be checked")
         parser.add_argument("--lender", help="Lender slug (default: every lender)")
         parser.add_argument("--json", action="store_true", dest="as_json")
 
     def handle(self, *args, date=None, lender=None, as_json=False, **options):
+        today = business_date_today()
+        if date not in (None, today):
+            raise CommandError(f"The sub-ledger holds current balances only, so it reconciles as of today ({today}), "
+                               f"not {date}.")
         lenders = Lender.objects.filter(slug=lender) if lender else Lender.objects.all()
         if lender and not lenders:
             raise CommandError(f"No lender {lender!r}.")
@@ -28,7 +36,7 @@ class Command(BaseCommand):
                 report.append({"lender": each.slug, "control": row.control, "subledger": str(row.subledger),
                                "ledger": str(row.ledger), "difference": str(row.difference)})
         if as_json:
-            self.stdout.write(json.dumps({"date": date, "differences": broken, "rows": report}))
+            self.stdout.write(json.dumps({"date": today.isoformat(), "differences": broken, "rows": report}))
         else:
             for r in report:
                 flag = "  <-- DIFFERENCE" if Decimal(r["difference"]) else ""
