@@ -1,3 +1,5 @@
+import functools
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -23,7 +25,7 @@ from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
 from apps.repayments.calculator import calculator_context
-from apps.repayments.forms import PaymentForm, RepaymentForm
+from apps.repayments.forms import PaymentForm, ReceivedRepaymentForm, form_problems
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
@@ -215,32 +217,19 @@ def loan_list(request):
 @staff_required()
 def loan_detail(request, loan_id: int):
     loan = get_object_or_404(loans_for_lender(lender=request.lender).select_related("application__product"), pk=loan_id)
-    form = RepaymentForm(request.POST or None, loan=loan)
+    form = ReceivedRepaymentForm(request.POST or None, loan=loan)
     if request.method == "POST":
         if not request.user.has_role(Role.TREASURER):
             messages.error(request, "Only a treasurer may record a repayment.")
         elif form.is_valid():
-            # A written-off loan takes no repayments: what it still collects is a recovery (recovery income).
-            written_off = loan.state == LoanState.WRITTEN_OFF
-            try:
-                if written_off:
-                    recovery_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
-                                  reference=form.cleaned_data["reference"], actor=request.user)
-                else:
-                    repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.BACKOFFICE,
-                                   reference=form.cleaned_data["reference"], actor=request.user,
-                                   prepayment=form.prepayment_choice)
-            except DomainError as exc:
-                messages.error(request, exc.message)
-            else:
-                messages.success(request, "Recovery recorded as recovery income." if written_off else "Repayment recorded.")
+            _payment_record(request, loan=loan, values=form.cleaned_data, prepayment=form.prepayment_choice)
         else:
-            messages.error(request, "Enter a positive amount in cents.")
+            messages.error(request, form_problems(form))
         return redirect("backoffice:loan", loan_id=loan.pk)
     today = business_date_today()
     return render(request, "backoffice/loan_detail.html", {
         "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
-        "outstanding": loan_outstanding(loan), "form": RepaymentForm(loan=loan),
+        "outstanding": loan_outstanding(loan), "form": ReceivedRepaymentForm(loan=loan),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
         # A paid-off loan reopens when a payment that paid it off is reversed.
         "can_reverse": request.user.has_role(Role.TREASURER)
@@ -250,6 +239,22 @@ def loan_detail(request, loan_id: int):
         "recoveries": loan.recoveries.order_by("-received_on", "-id"),
         "cases": loan.collection_cases.order_by("-id"),
     })
+
+
+def _payment_record(request, *, loan, values: dict, prepayment: str) -> None:
+    """Record a treasurer's payment: a repayment, or on a written-off loan a recovery (recovery income)."""
+    written_off = loan.state == LoanState.WRITTEN_OFF
+    post = recovery_post if written_off else functools.partial(repayment_post, prepayment=prepayment)
+    try:
+        done = post(loan=loan, amount=values["amount"], source=RepaymentSource.BACKOFFICE, reference=values["reference"],
+                    actor=request.user, received_on=values["received_on"])
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if done.replayed:
+            messages.info(request, "That payment was already recorded; nothing was posted again.")
+        else:
+            messages.success(request, "Recovery recorded as recovery income." if written_off else "Repayment recorded.")
 
 
 @staff_required()
@@ -264,15 +269,18 @@ def merchant_credit_refund_view(request, merchant_id: int):
     merchant = get_object_or_404(merchants_for_lender(lender=request.lender), pk=merchant_id)
     form = PaymentForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter a positive amount in cents.")
+        messages.error(request, form_problems(form))
     else:
         try:
-            merchant_credit_refund(merchant=merchant, amount=form.cleaned_data["amount"],
-                                   reference=form.cleaned_data["reference"], actor=request.user)
+            refund = merchant_credit_refund(merchant=merchant, amount=form.cleaned_data["amount"],
+                                            reference=form.cleaned_data["reference"], actor=request.user)
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Refunded {form.cleaned_data['amount']:,.2f} of credit.")
+            if refund.replayed:
+                messages.info(request, "That refund was already made; nothing was paid again.")
+            else:
+                messages.success(request, f"Refunded {form.cleaned_data['amount']:,.2f} of credit.")
     return redirect("backoffice:merchant", merchant_id=merchant.pk)
 
 
@@ -282,12 +290,15 @@ def repayment_reverse_view(request, loan_id: int, repayment_id: int):
     loan = get_object_or_404(loans_for_lender(lender=request.lender), pk=loan_id)
     repayment = get_object_or_404(loan.repayments, pk=repayment_id)
     try:
-        repayment_reverse(repayment=repayment, actor=request.user, reason=request.POST.get("reason", "").strip()
-                          or "Payment bounced")
+        reversed_ = repayment_reverse(repayment=repayment, actor=request.user,
+                                      reason=request.POST.get("reason", "").strip() or "Payment bounced")
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Repayment reversed; later repayments were re-applied in date order.")
+        if reversed_.replayed:
+            messages.info(request, f"That repayment was already reversed on {reversed_.reversed_at:%Y-%m-%d}.")
+        else:
+            messages.success(request, "Repayment reversed; later repayments were re-applied in date order.")
     return redirect("backoffice:loan", loan_id=loan.pk)
 
 

@@ -398,6 +398,9 @@ class Recovery(models.Model):
     """Money received on a written-off loan: Dr cash / Cr recovery income (a co-lent loan's partner share
     of it is owed to the bank). Idempotent per (loan, source, reference), like repayments."""
 
+    # True on the recovery recovery_post returns for a resent reference: the first one, nothing posted again.
+    replayed = False
+
     loan = models.ForeignKey("repayments.Loan", on_delete=models.PROTECT, related_name="recoveries")
     source = models.CharField(max_length=12, help_text="repayments.RepaymentSource")
     reference = models.CharField(max_length=100)

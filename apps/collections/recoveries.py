@@ -49,6 +49,7 @@ def recovery_post(*, loan: Loan, amount: Decimal, source: str, reference: str, a
     if existing is not None:
         if existing.amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
+        existing.replayed = True
         return existing
     if loan.state != LoanState.WRITTEN_OFF:
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}, not written off; record a repayment.",

@@ -14,7 +14,7 @@ from apps.accounts.access import staff_required
 from apps.accounts.models import Role
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
-from apps.repayments.forms import PaymentForm
+from apps.repayments.forms import PaymentForm, form_problems
 from apps.repayments.models import LoanState, RepaymentSource
 
 from . import services
@@ -169,7 +169,7 @@ def recovery_view(request, case_id: int):
     case = _case(request, case_id)
     form = PaymentForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter a positive amount in cents.")
+        messages.error(request, form_problems(form))
     else:
         _run(request, lambda: recovery_post(loan=case.loan, amount=form.cleaned_data["amount"], actor=request.user,
                                             source=RepaymentSource.BACKOFFICE, reference=form.cleaned_data["reference"]),

@@ -3,6 +3,9 @@ from decimal import Decimal
 
 from django import forms
 
+from apps.core.calendar import business_date_today
+from apps.core.money import MAX_AMOUNT
+
 from .models import PrepaymentChoice
 from .prepayments import prepayment_choices_for
 from .schedules import add_months
@@ -11,7 +14,7 @@ from .schedules import add_months
 class PaymentForm(forms.Form):
     """A payment; the hidden reference makes a double submit post once."""
 
-    amount = forms.DecimalField(max_digits=20, decimal_places=2, min_value=Decimal("0.01"))
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_AMOUNT)
     reference = forms.CharField(max_length=100, widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
 
 
@@ -33,6 +36,26 @@ class RepaymentForm(PaymentForm):
     @property
     def prepayment_choice(self) -> str:
         return self.cleaned_data.get("prepayment") or PrepaymentChoice.REDUCE_INSTALLMENT
+
+
+class ReceivedRepaymentForm(RepaymentForm):
+    """A payment staff record from the bank statement, which may show it received on an earlier day."""
+
+    received_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                                  help_text="As the bank statement shows it; empty for today. An earlier date puts it "
+                                            "in date order among the loan's payments.")
+
+    def clean_received_on(self):
+        value = self.cleaned_data["received_on"]
+        if value and value > business_date_today():
+            raise forms.ValidationError("A payment cannot be received on a day that has not come yet.")
+        return value
+
+
+def form_problems(form: forms.Form) -> str:
+    """A bound form's errors as one line a message can show: "Amount: Ensure …"."""
+    return " ".join(f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: {' '.join(errors)}"
+                    if name in form.fields else " ".join(errors) for name, errors in form.errors.items())
 
 
 class CalculatorForm(forms.Form):

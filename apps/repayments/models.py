@@ -211,7 +211,8 @@ class RepaymentSource(models.TextChoices):
 class Repayment(models.Model):
     """Money received against a loan, idempotent per (loan, source, external reference)."""
 
-    # True on the repayment repayment_post returns for a resent reference: the first one, nothing posted again.
+    # True on the repayment repayment_post returns for a resent reference, or repayment_reverse for one already reversed:
+    # that call did nothing.
     replayed = False
 
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments", db_index=False)  # the unique one
@@ -262,6 +263,9 @@ class RepaymentAllocation(models.Model):
 
 class CreditRefund(models.Model):
     """Money paid back to a merchant out of its credit balance (overpayments and sweep remainders)."""
+
+    # True on the refund merchant_credit_refund returns for a resent reference: the first one, nothing paid again.
+    replayed = False
 
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="credit_refunds")
     amount = models.DecimalField(**money_field_kwargs())

@@ -294,6 +294,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     repayment = Repayment.objects.select_for_update().get(pk=repayment.pk)
     if repayment.reversed_at is not None:
+        repayment.replayed = True
         return repayment
     # The installments before the balance rows (the global order: end of day updates installments, then posts), then
     # the balance rows together, as the reversal and replays post several entries.
@@ -502,6 +503,7 @@ def merchant_credit_refund(*, merchant: Merchant, amount, reference: str, actor)
     if existing is not None:
         if existing.amount != amount:
             raise ReferenceReused(f"Reference {reference} was already used.")
+        existing.replayed = True
         return existing
     balance = merchant_credit_total(merchants=[merchant])
     if amount > balance:

@@ -29,6 +29,9 @@ def test_treasurer_refunds_credit_from_the_merchant_page(client, staff, credited
     response = client.post(f"/backoffice/merchants/{credited.pk}/refund-credit/",
                            {"amount": str(balance), "reference": "r-1"}, follow=True)
     assert f"Refunded {balance:,.2f} of credit." in response.content.decode()
+    again = client.post(f"/backoffice/merchants/{credited.pk}/refund-credit/",
+                        {"amount": str(balance), "reference": "r-1"}, follow=True)  # a double submit
+    assert "already made; nothing was paid again" in again.content.decode() and credited.credit_refunds.count() == 1
     assert merchant_credit_total(merchants=[credited]) == D("0.00")
     assert balances_by_code_get(lender=lender)[Acct.MERCHANT_CREDIT] == D("0.00")
     assert all(row.difference == 0 for row in reconciliation_get(lender=lender))

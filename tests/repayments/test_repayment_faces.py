@@ -245,3 +245,43 @@ def test_the_timeline_shows_the_cash_a_co_lent_repayment_brought_and_penalty_tak
     paid = [r for r in reasons if "(entry repayment:" in r and ":partner:late" in r]
     assert len(paid) == 1 and "— 300.00 (" in paid[0]  # not 300.00 plus the bank's share of the interest
     assert any(f"(entry penalty-unwind:{colent_loan.pk}:partner:late" in r for r in reasons)
+
+
+def _record(client, loan, **fields):
+    return client.post(f"/backoffice/loans/{loan.pk}/", {"amount": "100.00", "reference": "bo", **fields}, follow=True)
+
+
+def test_the_treasurer_records_a_payment_as_of_the_day_the_bank_received_it(client, staff, loan):
+    client.force_login(staff[Role.TREASURER])
+    received = TODAY + datetime.timedelta(days=3)
+    with mock.patch("django.utils.timezone.localdate", return_value=TODAY + datetime.timedelta(days=10)):
+        assert 'name="received_on"' in client.get(f"/backoffice/loans/{loan.pk}/").content.decode()
+        future = _record(client, loan, received_on=str(TODAY + datetime.timedelta(days=11)))
+        assert "Received on: A payment cannot be received on a day that has not come yet." in future.content.decode()
+        assert "Repayment recorded." in _record(client, loan, received_on=str(received)).content.decode()
+        again = _record(client, loan, received_on=str(received)).content.decode()  # a double submit
+    assert "already recorded; nothing was posted again" in again
+    assert Repayment.objects.get().received_on == received
+
+
+def test_each_bad_amount_gets_its_own_message(client, staff, loan):
+    client.force_login(staff[Role.TREASURER])
+    for amount, says in (("1000000000000.00", "less than or equal to 999999999999.99"),
+                         ("1.001", "no more than 2 decimal places"), ("abc", "Enter a number")):
+        assert "Amount: " in (body := _record(client, loan, amount=amount).content.decode()) and says in body
+    assert not Repayment.objects.exists()
+
+
+def test_a_defaulted_loan_takes_a_repayment_in_the_back_office(client, staff, loan):
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.DEFAULTED, defaulted_on=TODAY)
+    client.force_login(staff[Role.TREASURER])
+    assert "Record a repayment" in client.get(f"/backoffice/loans/{loan.pk}/").content.decode()
+    assert "Repayment recorded." in _record(client, loan).content.decode() and Repayment.objects.count() == 1
+
+
+def test_reversing_twice_says_it_was_already_reversed(client, staff, loan):
+    client.force_login(staff[Role.TREASURER])
+    _record(client, loan)
+    url = f"/backoffice/loans/{loan.pk}/repayments/{Repayment.objects.get().pk}/reverse/"
+    assert "Repayment reversed" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
+    assert "already reversed on" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
