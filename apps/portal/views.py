@@ -274,18 +274,32 @@ def loan_detail(request, loan_id: int):
         return redirect("portal:loan", loan_id=loan.pk)
     today = business_date_today()
     installments = [(i, installment_status(i, today)) for i in loan.installments.all()]
-    try:
-        quote_on = datetime.date.fromisoformat(request.GET.get("quote_date", "")) if request.GET.get("quote_date") else today
-    except ValueError:
-        quote_on = today
-        messages.error(request, "The payoff date must be a date (YYYY-MM-DD).")
+    quote_on = _quote_date(request, today)
     return render(request, "portal/loan_detail.html", {
         "loan": loan, "installments": installments, "form": form,
-        "outstanding": loan_outstanding(loan), "quote": payoff_quote(loan=loan, on=max(quote_on, today)),
+        "outstanding": loan_outstanding(loan), "quote": payoff_quote(loan=loan, on=quote_on),
         "margin_call": loan.margin_calls.filter(state="open").first(),
         "pledgeable": [r for r in borrowing_base_get(merchant=request.merchant, as_of=today).orders if r.selectable],
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
     }, status=400 if form.errors else 200)
+
+
+QUOTE_HORIZON = datetime.timedelta(days=366)  # how far ahead a payoff quote goes
+
+
+def _quote_date(request, today: datetime.date) -> datetime.date:
+    """The day the merchant asks a payoff quote for: today up to a year ahead; otherwise today's, and why."""
+    raw = request.GET.get("quote_date")
+    try:
+        asked = datetime.date.fromisoformat(raw) if raw else today
+    except ValueError:
+        messages.error(request, "The payoff date must be a date (YYYY-MM-DD); this is today's quote.")
+        return today
+    if not today <= asked <= today + QUOTE_HORIZON:
+        messages.error(request, f"A payoff quote is for a day from today to {today + QUOTE_HORIZON:%Y-%m-%d}, not "
+                                f"{asked:%Y-%m-%d}; this is today's quote.")
+        return today
+    return asked
 
 
 @merchant_required

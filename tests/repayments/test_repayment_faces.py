@@ -285,3 +285,18 @@ def test_reversing_twice_says_it_was_already_reversed(client, staff, loan):
     url = f"/backoffice/loans/{loan.pk}/repayments/{Repayment.objects.get().pk}/reverse/"
     assert "Repayment reversed" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
     assert "already reversed on" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
+
+
+@pytest.mark.parametrize("asked,says", [("2000-01-01", "is for a day from today"), ("9999-12-31", "is for a day from today"),
+                                        ("soon", "must be a date")])
+def test_a_payoff_quote_for_a_day_it_cannot_be_says_so_and_quotes_today(client, merchant_user, loan, asked, says):
+    client.force_login(merchant_user)
+    body = client.get(f"/portal/loans/{loan.pk}/", {"quote_date": asked}).content.decode()
+    assert says in body and f"To close the loan on {TODAY:%Y-%m-%d}" in body
+
+
+def test_a_payoff_quote_for_a_later_day_is_for_that_day(client, merchant_user, loan):
+    client.force_login(merchant_user)
+    later = TODAY + datetime.timedelta(days=20)
+    body = client.get(f"/portal/loans/{loan.pk}/", {"quote_date": str(later)}).content.decode()
+    assert f"To close the loan on {later:%Y-%m-%d}" in body and "this is today" not in body
