@@ -14,7 +14,7 @@ from apps.collections.recoveries import recovery_post
 from apps.collections.selectors import case_queue_list, write_offs_pending_list
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
-from apps.core.errors import DomainError
+from apps.core.feedback import call_and_tell, form_problems
 from apps.financing.application_services import application_review
 from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import ApplicationState
@@ -25,7 +25,7 @@ from apps.merchants.models import KycDocument, KycState
 from apps.merchants.selectors import credit_assessment_latest, kyc_queue_list, merchants_for_lender, sales_summary_get
 from apps.merchants.services import kyc_reject, kyc_verify, merchant_reinstate, merchant_suspend
 from apps.repayments.calculator import calculator_context
-from apps.repayments.forms import PaymentForm, ReceivedRepaymentForm, form_problems
+from apps.repayments.forms import PaymentForm, ReceivedRepaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
     installment_status,
@@ -130,12 +130,8 @@ def merchant_decide(request, merchant_id: int, action: str):
     if not request.user.has_role(role):
         messages.error(request, f"Only a {Role(role).label.lower()} may {action} a merchant.")
         return redirect("backoffice:merchant", merchant_id=merchant.pk)
-    try:
-        service(merchant=merchant, actor=request.user, reason=request.POST.get("reason", ""))
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, done)
+    reason = request.POST.get("reason", "")
+    call_and_tell(request, lambda: service(merchant=merchant, actor=request.user, reason=reason), done)
     return redirect("backoffice:merchant", merchant_id=merchant.pk)
 
 
@@ -177,13 +173,9 @@ def application_detail(request, application_id: int):
         if not request.user.has_role(Role.CREDIT_OFFICER):
             messages.error(request, "Only a credit officer may decide an application.")
         else:
-            try:
-                application_review(application=application, actor=request.user,
-                                   approve=request.POST.get("decision") == "approve", note=request.POST.get("note", ""))
-            except DomainError as exc:
-                messages.error(request, exc.message)
-            else:
-                messages.success(request, "Decision recorded.")
+            approve, note = request.POST.get("decision") == "approve", request.POST.get("note", "")
+            call_and_tell(request, lambda: application_review(application=application, actor=request.user, approve=approve,
+                                                              note=note), "Decision recorded.")
         return redirect("backoffice:application", application_id=application.pk)
     return render(request, "backoffice/application_detail.html", {
         "application": application, "merchant": merchant, "offer": getattr(application, "offer", None),
@@ -245,16 +237,11 @@ def _payment_record(request, *, loan, values: dict, prepayment: str) -> None:
     """Record a treasurer's payment: a repayment, or on a written-off loan a recovery (recovery income)."""
     written_off = loan.state == LoanState.WRITTEN_OFF
     post = recovery_post if written_off else functools.partial(repayment_post, prepayment=prepayment)
-    try:
-        done = post(loan=loan, amount=values["amount"], source=RepaymentSource.BACKOFFICE, reference=values["reference"],
-                    actor=request.user, received_on=values["received_on"])
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        if done.replayed:
-            messages.info(request, "That payment was already recorded; nothing was posted again.")
-        else:
-            messages.success(request, "Recovery recorded as recovery income." if written_off else "Repayment recorded.")
+    call_and_tell(request, lambda: post(loan=loan, amount=values["amount"], source=RepaymentSource.BACKOFFICE,
+                                        reference=values["reference"], actor=request.user,
+                                        received_on=values["received_on"]),
+                  "Recovery recorded as recovery income." if written_off else "Repayment recorded.",
+                  already=lambda _: "That payment was already recorded; nothing was posted again.")
 
 
 @staff_required()
@@ -271,16 +258,11 @@ def merchant_credit_refund_view(request, merchant_id: int):
     if not form.is_valid():
         messages.error(request, form_problems(form))
     else:
-        try:
-            refund = merchant_credit_refund(merchant=merchant, amount=form.cleaned_data["amount"],
-                                            reference=form.cleaned_data["reference"], actor=request.user)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            if refund.replayed:
-                messages.info(request, "That refund was already made; nothing was paid again.")
-            else:
-                messages.success(request, f"Refunded {form.cleaned_data['amount']:,.2f} of credit.")
+        amount = form.cleaned_data["amount"]
+        call_and_tell(request, lambda: merchant_credit_refund(merchant=merchant, amount=amount, actor=request.user,
+                                                              reference=form.cleaned_data["reference"]),
+                      f"Refunded {amount:,.2f} of credit.",
+                      already=lambda _: "That refund was already made; nothing was paid again.")
     return redirect("backoffice:merchant", merchant_id=merchant.pk)
 
 
@@ -289,16 +271,10 @@ def merchant_credit_refund_view(request, merchant_id: int):
 def repayment_reverse_view(request, loan_id: int, repayment_id: int):
     loan = get_object_or_404(loans_for_lender(lender=request.lender), pk=loan_id)
     repayment = get_object_or_404(loan.repayments, pk=repayment_id)
-    try:
-        reversed_ = repayment_reverse(repayment=repayment, actor=request.user,
-                                      reason=request.POST.get("reason", "").strip() or "Payment bounced")
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        if reversed_.replayed:
-            messages.info(request, f"That repayment was already reversed on {reversed_.reversed_at:%Y-%m-%d}.")
-        else:
-            messages.success(request, "Repayment reversed; later repayments were re-applied in date order.")
+    reason = request.POST.get("reason", "").strip() or "Payment bounced"
+    call_and_tell(request, lambda: repayment_reverse(repayment=repayment, actor=request.user, reason=reason),
+                  "Repayment reversed; later repayments were re-applied in date order.",
+                  already=lambda r: f"That repayment was already reversed on {r.reversed_at:%Y-%m-%d}.")
     return redirect("backoffice:loan", loan_id=loan.pk)
 
 

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from apps.accounts.access import staff_required
 from apps.accounts.models import Role
 from apps.core.calendar import business_date_today
-from apps.core.errors import DomainError
-from apps.repayments.forms import PaymentForm, form_problems
+from apps.core.feedback import call_and_tell, form_problems
+from apps.repayments.forms import PaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 
 from . import services
@@ -36,21 +36,6 @@ from .selectors import (
 PAGE_SIZE = 25
 READERS = (Role.COLLECTOR, Role.CREDIT_OFFICER, Role.TREASURER)
 LIVE_CHOICES = [(s.value, s.label) for s in CaseState if s in LIVE_CASE_STATES]
-
-
-def _form_errors(form) -> str:
-    return " ".join(f"{form.fields[f].label or f}: {' '.join(e)}" if f != "__all__" else " ".join(e)
-                    for f, e in form.errors.items())
-
-
-def _run(request, action, done: str) -> None:
-    """Call a service, telling the person what happened (a domain error's message, or `done`)."""
-    try:
-        action()
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, done)
 
 
 @staff_required(Role.COLLECTOR, Role.CREDIT_OFFICER)
@@ -110,11 +95,11 @@ def case_assign_view(request, case_id: int):
     else:
         form = AssignForm(request.POST, collectors=collectors_for_lender(lender=request.lender))
         if not form.is_valid():
-            messages.error(request, _form_errors(form))
+            messages.error(request, form_problems(form))
             return redirect("collections:case", case_id=case.pk)
         collector = form.cleaned_data["collector"]
     done = f"Assigned to {collector.get_username()}." if collector else "Back in the unassigned queue."
-    _run(request, lambda: services.case_assign(case=case, collector=collector, actor=request.user), done)
+    call_and_tell(request, lambda: services.case_assign(case=case, collector=collector, actor=request.user), done)
     return redirect("collections:case", case_id=case.pk)
 
 
@@ -124,9 +109,10 @@ def contact_log_view(request, case_id: int):
     case = _case(request, case_id)
     form = ContactForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _form_errors(form))
+        messages.error(request, form_problems(form))
     else:
-        _run(request, lambda: services.contact_log(case=case, actor=request.user, **form.cleaned_data), "Contact logged.")
+        call_and_tell(request, lambda: services.contact_log(case=case, actor=request.user, **form.cleaned_data),
+                      "Contact logged.")
     return redirect("collections:case", case_id=case.pk)
 
 
@@ -136,12 +122,12 @@ def promise_view(request, case_id: int):
     case = _case(request, case_id)
     form = PromiseForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _form_errors(form))
+        messages.error(request, form_problems(form))
     else:
         data = form.cleaned_data
-        _run(request, lambda: services.promise_record(case=case, actor=request.user, amount=data["amount"],
-                                                      promised_date=data["promised_date"]),
-             f"Promise of {data['amount']:,.2f} by {data['promised_date']:%Y-%m-%d} recorded.")
+        call_and_tell(request, lambda: services.promise_record(case=case, actor=request.user, amount=data["amount"],
+                                                               promised_date=data["promised_date"]),
+                      f"Promise of {data['amount']:,.2f} by {data['promised_date']:%Y-%m-%d} recorded.")
     return redirect("collections:case", case_id=case.pk)
 
 
@@ -149,8 +135,8 @@ def promise_view(request, case_id: int):
 @require_POST
 def case_close_view(request, case_id: int):
     case = _case(request, case_id)
-    _run(request, lambda: services.case_close(case=case, actor=request.user, reason=request.POST.get("reason", "")),
-         "Case closed.")
+    reason = request.POST.get("reason", "")
+    call_and_tell(request, lambda: services.case_close(case=case, actor=request.user, reason=reason), "Case closed.")
     return redirect("collections:case", case_id=case.pk)
 
 
@@ -158,8 +144,9 @@ def case_close_view(request, case_id: int):
 @require_POST
 def write_off_request_view(request, case_id: int):
     case = _case(request, case_id)
-    _run(request, lambda: services.write_off_request(case=case, actor=request.user, reason=request.POST.get("reason", "")),
-         "Write-off requested; a credit officer or admin other than you must approve it.")
+    reason = request.POST.get("reason", "")
+    call_and_tell(request, lambda: services.write_off_request(case=case, actor=request.user, reason=reason),
+                  "Write-off requested; a credit officer or admin other than you must approve it.")
     return redirect("collections:case", case_id=case.pk)
 
 
@@ -171,9 +158,11 @@ def recovery_view(request, case_id: int):
     if not form.is_valid():
         messages.error(request, form_problems(form))
     else:
-        _run(request, lambda: recovery_post(loan=case.loan, amount=form.cleaned_data["amount"], actor=request.user,
-                                            source=RepaymentSource.BACKOFFICE, reference=form.cleaned_data["reference"]),
-             f"Recovery of {form.cleaned_data['amount']:,.2f} recorded as recovery income.")
+        call_and_tell(request, lambda: recovery_post(loan=case.loan, amount=form.cleaned_data["amount"], actor=request.user,
+                                                     source=RepaymentSource.BACKOFFICE,
+                                                     reference=form.cleaned_data["reference"]),
+                      f"Recovery of {form.cleaned_data['amount']:,.2f} recorded as recovery income.",
+                      already=lambda _: "That recovery was already recorded; nothing was posted again.")
     return redirect("collections:case", case_id=case.pk)
 
 
@@ -189,11 +178,11 @@ def write_off_decide(request, request_id: int, decision: str):
     write_off = get_object_or_404(WriteOffRequest.objects.filter(lender=request.lender), pk=request_id)
     note = request.POST.get("note", "")
     if decision == "approve":
-        _run(request, lambda: services.write_off_approve(request=write_off, actor=request.user, note=note),
-             f"Loan #{write_off.loan_id} written off ({write_off.amount:,.2f} of principal).")
+        call_and_tell(request, lambda: services.write_off_approve(request=write_off, actor=request.user, note=note),
+                      f"Loan #{write_off.loan_id} written off ({write_off.amount:,.2f} of principal).")
     elif decision == "reject":
-        _run(request, lambda: services.write_off_reject(request=write_off, actor=request.user, note=note),
-             "Write-off rejected.")
+        call_and_tell(request, lambda: services.write_off_reject(request=write_off, actor=request.user, note=note),
+                      "Write-off rejected.")
     if request.POST.get("next") == "case":
         return redirect("collections:case", case_id=write_off.case_id)
     return redirect("collections:write-offs")

@@ -17,7 +17,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 
 from apps.core.money import quantize
 from apps.merchants.models import KycState
@@ -29,7 +29,6 @@ from .models import (
     ApplicationState,
     FinancingApplication,
     FinancingPolicy,
-    Offer,
     Pledge,
     PresaleOrder,
 )
@@ -126,11 +125,14 @@ def advance_on(value: Decimal, advance_rate: Decimal, refund_rate: Decimal) -> D
 def merchant_owed_get(*, merchant) -> Decimal:
     """The principal the merchant owes or is about to: accepted offers not yet paid out, and the unpaid principal of
     disbursed loans (a repaid loan's principal no longer counts against the credit limit or the borrowing base)."""
-    accepted = Offer.objects.filter(application__merchant=merchant, application__state=ApplicationState.OFFER_ACCEPTED,
-                                    ).aggregate(total=Sum("principal"))["total"]
-    unpaid = FinancingApplication.objects.filter(merchant=merchant, state=ApplicationState.DISBURSED).aggregate(
-        total=Sum(F("loan__installments__principal_due") - F("loan__installments__principal_paid")))["total"]
-    return (accepted or ZERO) + (unpaid or ZERO)
+    # One query. An accepted application's offer is counted once: it has no loan rows to multiply it (its loan and
+    # installments are made in the transaction that marks it disbursed).
+    owed = FinancingApplication.objects.filter(
+        merchant=merchant, state__in=(ApplicationState.OFFER_ACCEPTED, ApplicationState.DISBURSED),
+    ).aggregate(accepted=Sum("offer__principal", filter=Q(state=ApplicationState.OFFER_ACCEPTED)),
+                unpaid=Sum(F("loan__installments__principal_due") - F("loan__installments__principal_paid"),
+                           filter=Q(state=ApplicationState.DISBURSED)))
+    return (owed["accepted"] or ZERO) + (owed["unpaid"] or ZERO)
 
 
 def referral_queue_list(*, lender):

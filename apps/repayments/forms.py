@@ -52,12 +52,6 @@ class ReceivedRepaymentForm(RepaymentForm):
         return value
 
 
-def form_problems(form: forms.Form) -> str:
-    """A bound form's errors as one line a message can show: "Amount: Ensure …"."""
-    return " ".join(f"{form.fields[name].label or name.replace('_', ' ').capitalize()}: {' '.join(errors)}"
-                    if name in form.fields else " ".join(errors) for name, errors in form.errors.items())
-
-
 class CalculatorForm(forms.Form):
     method = forms.ChoiceField(choices=[("equal_installment", "Equal installments (等额本息)"),
                                         ("equal_principal", "Equal principal (等额本金)"),
