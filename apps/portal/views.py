@@ -14,6 +14,7 @@ from apps.accounts.views import login_view, logout_view
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.errors import DomainError
+from apps.core.feedback import call_and_tell
 from apps.financing.application_services import application_submit, offer_accept, term_loan_apply
 from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import FinancingApplication, ProductKind
@@ -263,14 +264,12 @@ def loan_detail(request, loan_id: int):
             messages.success(request, f"{count} order(s) pledged to this loan.")
         return redirect("portal:loan", loan_id=loan.pk)
     if request.method == "POST" and form.is_valid():
-        try:
-            repayment_post(loan=loan, amount=form.cleaned_data["amount"], source=RepaymentSource.PORTAL,
-                           reference=form.cleaned_data["reference"], actor=request.user,
-                           prepayment=form.prepayment_choice)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"Payment of {form.cleaned_data['amount']:,.2f} received.")
+        amount = form.cleaned_data["amount"]
+        call_and_tell(request, lambda: repayment_post(loan=loan, amount=amount, source=RepaymentSource.PORTAL,
+                                                      reference=form.cleaned_data["reference"], actor=request.user,
+                                                      prepayment=form.prepayment_choice),
+                      f"Payment of {amount:,.2f} received.",
+                      already=lambda r: f"Your payment of {r.amount:,.2f} was already received; nothing was taken again.")
         return redirect("portal:loan", loan_id=loan.pk)
     today = business_date_today()
     installments = [(i, installment_status(i, today)) for i in loan.installments.all()]

@@ -29,9 +29,9 @@ def test_merchant_pays_in_the_portal_and_a_double_submit_posts_once(client, merc
     assert 'type="hidden" name="reference"' in page and 'for="id_reference"' not in page
     assert f"{loan.annual_rate * 100:.2f}% a year" in page
     form = {"amount": "300.00", "reference": "browser-ref-1"}
-    client.post(f"/portal/loans/{loan.pk}/", form)
+    assert "Payment of 300.00 received." in client.post(f"/portal/loans/{loan.pk}/", form, follow=True).content.decode()
     response = client.post(f"/portal/loans/{loan.pk}/", form, follow=True)
-    assert "Payment of 300.00 received." in response.content.decode()
+    assert "Your payment of 300.00 was already received; nothing was taken again." in response.content.decode()
     assert Repayment.objects.filter(loan=loan).count() == 1
 
 
