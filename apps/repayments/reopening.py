@@ -19,7 +19,7 @@ from apps.core.transitions import transition_apply
 from apps.financing.models import OPEN_ORDER_STATES, Pledge
 from apps.ledger.posting import journal_reverse
 
-from .models import Loan, LoanInstallment, LoanState, RevisionReason, ScheduleRevision
+from .models import Loan, LoanInstallment, RevisionReason, ScheduleRevision
 from .revisions import schedule_rows
 from .selectors import installment_status
 
@@ -73,15 +73,3 @@ def loan_reopen(*, loan: Loan, actor, reason: str) -> None:
     """paid_off → active, or → overdue when an installment is past due today, or → defaulted if it had; audited."""
     transition_apply(instance=loan, transition="reopen", actor=actor, reason=reason,
                      method_kwargs={"past_due": _past_due(loan)})
-
-
-def reopened_state_settle(*, loan: Loan, actor) -> None:
-    """After the replay: a reopened loan still open is overdue exactly when something is past due today."""
-    state = Loan.objects.values_list("state", flat=True).get(pk=loan.pk)
-    if state not in (LoanState.ACTIVE, LoanState.OVERDUE):
-        return
-    past_due = _past_due(loan)
-    if past_due and state == LoanState.ACTIVE:
-        transition_apply(instance=loan, transition="mark_overdue", actor=actor, reason="Reopened with an installment past due")
-    elif not past_due and state == LoanState.OVERDUE:
-        transition_apply(instance=loan, transition="cure", actor=actor, reason="Reopened; nothing past due after the replay")

@@ -29,6 +29,7 @@ from .accrual import (
 )
 from .allocation import Owed, allocate
 from .collateral import margin_call_review
+from .delinquency import overdue_state_settle
 from .locks import installments_locked, loan_installments_lock, loan_lock
 from .models import (
     NON_ACCRUAL_STATES,
@@ -49,7 +50,6 @@ from .reopening import (
     payoff_release_reference,
     payoff_revision_record,
     payoff_undo,
-    reopened_state_settle,
 )
 from .revisions import prepayments_restore, schedule_rows
 from .selectors import merchant_credit_total
@@ -112,6 +112,9 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                                             received_on=received_on, prepayment=prepayment)
     if repayment.replayed:
         _replay_check(repayment, amount=amount, received_on=asked_on, prepayment=prepayment)
+    elif loan.state == LoanState.OVERDUE:  # as the caller read it: no query on the common path
+        with transaction.atomic():
+            overdue_state_settle(loan=loan, actor=actor, today=today)
     return repayment
 
 
@@ -326,8 +329,7 @@ def repayment_reverse(*, repayment: Repayment, actor, reason: str) -> Repayment:
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in live[1:]]})
     last = live[-1].received_on if len(live) > 1 else repayment.received_on
     _close_if_repaid(loan=loan, installments=installments, as_of=last, actor=actor)
-    if reopening:
-        reopened_state_settle(loan=loan, actor=actor)
+    overdue_state_settle(loan=loan, actor=actor, today=business_date_today(), reopened=reopening)
     credit = merchant_credit_total(merchants=[loan.merchant])
     if credit < 0:  # the payment's overpayment was refunded: the money is gone, and nothing here can claim it back
         raise Conflict(f"This payment left a credit that was refunded since; reversing it would leave the merchant "
@@ -379,8 +381,7 @@ def _repayment_insert_in_date_order(*, loan: Loan, amount: Decimal, source: str,
     installments = installments_locked(loan=loan)
     _close_if_repaid(loan=loan, installments=installments, as_of=later[-1].received_on if later else received_on,
                      actor=actor)
-    if reopening:
-        reopened_state_settle(loan=loan, actor=actor)
+    overdue_state_settle(loan=loan, actor=actor, today=business_date_today(), reopened=reopening)
     return repayment
 
 

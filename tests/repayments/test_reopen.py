@@ -62,7 +62,7 @@ def test_a_reopened_loan_with_an_installment_past_due_is_overdue(accepted, monke
     loan = loan_disburse(application=accepted("1500.00"), actor="t")
     due = loan.installments.get().due_date
     payoff = _pay(loan, "5000.00", "all", due)
-    monkeypatch.setattr("apps.repayments.reopening.business_date_today", lambda: due + datetime.timedelta(days=3))
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda **_: due + datetime.timedelta(days=3))
     repayment_reverse(repayment=payoff, actor="treasurer", reason="Bounced")
     loan.refresh_from_db()
     assert loan.state == LoanState.OVERDUE

@@ -1,9 +1,11 @@
 import datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 
 from apps.core.errors import Conflict, ReferenceReused
+from apps.core.models import AuditEvent
 from apps.financing.disbursement import loan_disburse
 from apps.financing.models import Pledge
 from apps.ledger.models import Acct
@@ -142,3 +144,38 @@ def test_a_co_lent_loans_interest_is_split_by_the_banks_rate_to_the_cent_over_ma
     to_bank = paid - (paid * (whole - D("500.00") * D("0.0400")) / whole).quantize(D("0.01"))
     assert before - balances_by_code_get(lender=lender)[Acct.DUE_TO_PARTNER_BANKS] == to_bank  # no cent drifts
     assert all(row.difference == 0 for row in reconciliation_get(lender=lender))
+
+
+def _overdue(loan):
+    """End of day marked the loan overdue since the day after its first due date."""
+    first = loan.installments.order_by("number").first()
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.OVERDUE, overdue_since=first.due_date
+                                           + datetime.timedelta(days=1), bucket="1-30")
+    return first
+
+
+def test_paying_what_is_past_due_makes_an_overdue_loan_current_at_once_and_a_bounce_overdue_again(term_loan):
+    loan = term_loan("12000.00", 12)
+    first = _overdue(loan)
+    loan = Loan.objects.get(pk=loan.pk)  # as a request reads it
+    today = first.due_date + datetime.timedelta(days=5)
+    with mock.patch("django.utils.timezone.localdate", return_value=today):
+        repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="part", actor="m")
+        assert Loan.objects.get(pk=loan.pk).state == LoanState.OVERDUE  # still behind
+        left = sum(i.principal_due - i.principal_paid + i.interest_due - i.interest_paid
+                   for i in loan.installments.filter(due_date__lt=today))
+        rest = repayment_post(loan=loan, amount=left + loan.installments.get(number=1).penalty_accrued,
+                              source="portal", reference="rest", actor="m")
+        assert loan.state == Loan.objects.get(pk=loan.pk).state == LoanState.ACTIVE
+        assert AuditEvent.objects.filter(action="cure", subject_id=str(loan.pk), reason="Overdue amounts repaid").exists()
+        repayment_reverse(repayment=rest, actor="treasurer", reason="Bounced")
+    assert Loan.objects.get(pk=loan.pk).state == LoanState.OVERDUE  # behind again, as it was last night
+
+
+def test_a_loan_end_of_day_never_graded_overdue_is_left_to_end_of_day_after_a_reversal(term_loan):
+    loan = term_loan("12000.00", 12)
+    paid = repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="p", actor="m")
+    with mock.patch("django.utils.timezone.localdate",
+                    return_value=loan.installments.get(number=1).due_date + datetime.timedelta(days=3)):
+        repayment_reverse(repayment=paid, actor="treasurer", reason="Bounced")
+    assert Loan.objects.get(pk=loan.pk).state == LoanState.ACTIVE  # tonight's end of day marks it overdue
