@@ -19,7 +19,7 @@ from apps.ledger.models import Acct
 from apps.ledger.posting import codes_literal
 
 from .accrual import accrual_description, accrual_reference
-from .models import Loan, Repayment
+from .models import Loan, LoanState, Repayment
 
 # The accounts in the order the function takes them (p_codes), written into the prepared statement.
 _CODES = (Acct.CASH, Acct.LOANS_PRINCIPAL, Acct.LOANS_INTEREST, Acct.LOANS_FEES, Acct.LOANS_PENALTIES,
@@ -72,6 +72,8 @@ def repayment_post_one_statement(*, loan: Loan, amount: Decimal, source: str, re
         repayment = Repayment.objects.get(pk=repayment_id)
         repayment.replayed = True
         return repayment
+    if status == "cured":  # the payment left nothing past due on the overdue loan (migration 0020); the caller's
+        loan.__dict__["state"] = LoanState.ACTIVE  # object kept in step as transition_apply does (a protected field)
     # The row as the ORM would read it back, without reading it (a field this does not name fails loudly).
     row = {"id": repayment_id, "loan_id": loan.pk, "source": source, "reference": reference, "amount": amount,
            "received_on": received_on, "prepayment": prepayment, "journal_entry_id": entry_id, "reversed_at": None,

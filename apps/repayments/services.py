@@ -112,9 +112,6 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
                                             received_on=received_on, prepayment=prepayment)
     if repayment.replayed:
         _replay_check(repayment, amount=amount, received_on=asked_on, prepayment=prepayment)
-    elif loan.state == LoanState.OVERDUE:  # as the caller read it: no query on the common path
-        with transaction.atomic():
-            overdue_state_settle(loan=loan, actor=actor, today=today)
     return repayment
 
 
@@ -178,6 +175,8 @@ def _repayment_post_general(*, loan: Loan, amount: Decimal, source: str, referen
     if margin_call_open:
         margin_call_review(loan=loan, as_of=received_on, actor=actor, reason="Repayment received")
     _close_if_repaid(loan=loan, installments=installments, as_of=received_on, actor=actor)
+    if loan.state == LoanState.OVERDUE:  # caught up? (the one statement checks it itself: migration 0020)
+        overdue_state_settle(loan=loan, actor=actor, today=business_date_today())
     return repayment
 
 

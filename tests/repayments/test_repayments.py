@@ -179,3 +179,15 @@ def test_a_loan_end_of_day_never_graded_overdue_is_left_to_end_of_day_after_a_re
                     return_value=loan.installments.get(number=1).due_date + datetime.timedelta(days=3)):
         repayment_reverse(repayment=paid, actor="treasurer", reason="Bounced")
     assert Loan.objects.get(pk=loan.pk).state == LoanState.ACTIVE  # tonight's end of day marks it overdue
+
+
+@pytest.mark.parametrize("days_late", [0, 1])  # received today: the one statement; a day before: the general path
+def test_either_path_cures_an_overdue_loan_the_payment_catches_up(term_loan, days_late):
+    loan = term_loan("12000.00", 12)
+    first = _overdue(loan)
+    loan = Loan.objects.get(pk=loan.pk)
+    today = first.due_date + datetime.timedelta(days=5)
+    with mock.patch("django.utils.timezone.localdate", return_value=today):
+        payment = repayment_post(loan=loan, amount=D("1100.00"), source="portal", reference="p", actor="m",  # all due
+                                 received_on=today - datetime.timedelta(days=days_late))
+    assert payment.loan.state == Loan.objects.get(pk=loan.pk).state == LoanState.ACTIVE
