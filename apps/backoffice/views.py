@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.access import staff_required
@@ -224,8 +225,7 @@ def loan_detail(request, loan_id: int):
         "outstanding": loan_outstanding(loan), "form": ReceivedRepaymentForm(loan=loan),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
         # A paid-off loan reopens when a payment that paid it off is reversed.
-        "can_reverse": request.user.has_role(Role.TREASURER)
-        and loan.state in (LoanState.ACTIVE, LoanState.OVERDUE, LoanState.PAID_OFF),
+        "can_reverse": request.user.has_role(Role.TREASURER) and (loan.repayable or loan.state == LoanState.PAID_OFF),
         "timeline": loan_timeline(loan=loan),
         "can_record": request.user.has_role(Role.TREASURER),
         "recoveries": loan.recoveries.order_by("-received_on", "-id"),
@@ -274,7 +274,7 @@ def repayment_reverse_view(request, loan_id: int, repayment_id: int):
     reason = request.POST.get("reason", "").strip() or "Payment bounced"
     call_and_tell(request, lambda: repayment_reverse(repayment=repayment, actor=request.user, reason=reason),
                   "Repayment reversed; later repayments were re-applied in date order.",
-                  already=lambda r: f"That repayment was already reversed on {r.reversed_at:%Y-%m-%d}.")
+                  already=lambda r: f"That repayment was already reversed on {timezone.localtime(r.reversed_at):%Y-%m-%d}.")
     return redirect("backoffice:loan", loan_id=loan.pk)
 
 

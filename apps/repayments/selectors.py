@@ -229,10 +229,13 @@ def loan_timeline(*, loan: Loan) -> list:
     query |= Q(reference__in=[f"penalty-unwind:{pk}" for pk in loan.repayments.values_list("pk", flat=True)])
     for prefix in [*prefixes, f"penalty-unwind:{loan.pk}:"]:
         query |= Q(reference__startswith=prefix)
-    # An entry's amount is the cash it moved (a payment, a disbursement, a bounce); without cash, its debits. Not its
-    # debits always: a co-lent repayment also moves the bank's share of interest between two other accounts.
+    # An entry's amount is the cash it moved (a payment, a disbursement, a bounce), or what it moved through the suspense
+    # of payments being re-applied; without either, its debits. Not its debits always: a co-lent repayment, or its
+    # undoing, also moves the bank's share of interest between two other accounts.
+    moved = F("lines__debit") + F("lines__credit")
     entries = JournalEntry.objects.filter(query, lender_id=loan.merchant.lender_id).annotate(
-        amount=Coalesce(Sum(F("lines__debit") + F("lines__credit"), filter=Q(lines__account__code=Acct.CASH)),
+        amount=Coalesce(Sum(moved, filter=Q(lines__account__code=Acct.CASH)),
+                        Sum(moved, filter=Q(lines__account__code=Acct.REAPPLICATION_SUSPENSE)),
                         Sum("lines__debit"))).order_by("posted_at", "id")
     events = [TimelineEvent(at=e.posted_at, actor_label=e.created_by, action=e.get_kind_display(),
                             reason=f"{e.description} — {e.amount:,.2f} (entry {e.reference}, {e.business_date})")

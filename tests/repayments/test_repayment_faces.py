@@ -272,19 +272,23 @@ def test_each_bad_amount_gets_its_own_message(client, staff, loan):
     assert not Repayment.objects.exists()
 
 
-def test_a_defaulted_loan_takes_a_repayment_in_the_back_office(client, staff, loan):
+def test_a_defaulted_loan_takes_a_repayment_in_the_back_office_and_it_can_be_reversed_there(client, staff, loan):
     Loan.objects.filter(pk=loan.pk).update(state=LoanState.DEFAULTED, defaulted_on=TODAY)
     client.force_login(staff[Role.TREASURER])
     assert "Record a repayment" in client.get(f"/backoffice/loans/{loan.pk}/").content.decode()
-    assert "Repayment recorded." in _record(client, loan).content.decode() and Repayment.objects.count() == 1
+    page = _record(client, loan).content.decode()
+    assert "Repayment recorded." in page and Repayment.objects.count() == 1
+    assert f'action="/backoffice/loans/{loan.pk}/repayments/{Repayment.objects.get().pk}/reverse/"' in page
 
 
 def test_reversing_twice_says_it_was_already_reversed(client, staff, loan):
     client.force_login(staff[Role.TREASURER])
     _record(client, loan)
     url = f"/backoffice/loans/{loan.pk}/repayments/{Repayment.objects.get().pk}/reverse/"
-    assert "Repayment reversed" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
-    assert "already reversed on" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
+    late_evening_utc = datetime.datetime(2026, 12, 4, 20, 30, tzinfo=datetime.UTC)  # 12-05 in Shanghai
+    with mock.patch("django.utils.timezone.now", return_value=late_evening_utc):
+        assert "Repayment reversed" in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
+    assert "already reversed on 2026-12-05." in client.post(url, {"reason": "Bounced"}, follow=True).content.decode()
 
 
 @pytest.mark.parametrize("asked,says", [("2000-01-01", "is for a day from today"), ("9999-12-31", "is for a day from today"),
@@ -300,3 +304,16 @@ def test_a_payoff_quote_for_a_later_day_is_for_that_day(client, merchant_user, l
     later = TODAY + datetime.timedelta(days=20)
     body = client.get(f"/portal/loans/{loan.pk}/", {"quote_date": str(later)}).content.decode()
     assert f"To close the loan on {later:%Y-%m-%d}" in body and "this is today" not in body
+
+
+def test_the_timeline_shows_what_undoing_a_co_lent_payment_moved_not_the_banks_interest_share_too(colent_loan):
+    from apps.repayments.selectors import loan_timeline
+    from apps.repayments.services import repayment_post
+
+    due = colent_loan.installments.get().due_date
+    with mock.patch("django.utils.timezone.localdate", return_value=due + datetime.timedelta(days=10)):
+        repayment_post(loan=colent_loan, amount=D("300.00"), source="partner", reference="later", actor="bank")
+        repayment_post(loan=colent_loan, amount=D("200.00"), source="partner", reference="earlier", actor="bank",
+                       received_on=due + datetime.timedelta(days=2))
+    undone = [e.reason for e in loan_timeline(loan=colent_loan) if e.reason.startswith("Reversal of repayment:")]
+    assert undone and all("— 300.00 (" in reason for reason in undone)
