@@ -12,13 +12,13 @@ import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Min, Sum
 
 from apps.core.audit import audit_record
 from apps.core.calendar import business_date_today
 from apps.core.errors import Conflict, ReferenceReused, ValidationFailed
 from apps.ledger.locks import lender_position_lock
-from apps.ledger.models import Acct, EntryKind
+from apps.ledger.models import Acct, EntryKind, JournalEntry
 from apps.ledger.posting import amount_check, cr, dr, post_locked
 from apps.merchants.models import Merchant
 from apps.repayments.models import Loan, LoanState, RepaymentSource
@@ -40,21 +40,23 @@ def recovery_post(*, loan: Loan, amount: Decimal, source: str, reference: str, a
     reference = reference.strip()
     if not reference or len(reference) > 100:
         raise ValidationFailed("A reference of 1–100 characters is required.", code="INVALID_REFERENCE")
-    received_on = received_on or business_date_today()
+    asked_on, received_on = received_on, received_on or business_date_today()
     lender = loan.merchant.lender
     lender_position_lock(lender)
     Merchant.objects.select_for_update().get(pk=loan.merchant_id)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     existing = Recovery.objects.filter(loan=loan, source=source, reference=reference).first()
     if existing is not None:
-        if existing.amount != amount:
-            raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f}.")
+        if existing.amount != amount or asked_on not in (None, existing.received_on):
+            raise ReferenceReused(f"Reference {reference} was already used for {existing.amount:,.2f} received on "
+                                  f"{existing.received_on.isoformat()}.")
         existing.replayed = True
         return existing
     if loan.state != LoanState.WRITTEN_OFF:
         raise Conflict(f"Loan #{loan.pk} is {loan.get_state_display().lower()}, not written off; record a repayment.",
                        code="LOAN_NOT_WRITTEN_OFF")
     write_off = WriteOffRequest.objects.filter(loan=loan, state=WriteOffState.APPROVED).first()
+    _received_on_check(loan=loan, received_on=received_on)
     recovered = Recovery.objects.filter(loan=loan).aggregate(t=Sum("amount"))["t"] or ZERO
     if write_off is not None and recovered + amount > write_off.claim:
         raise Conflict(f"Loan #{loan.pk} was written off owing {write_off.claim:,.2f}; {recovered:,.2f} is recovered, so "
@@ -76,3 +78,17 @@ def recovery_post(*, loan: Loan, amount: Decimal, source: str, reference: str, a
     audit_record(actor=actor, action="recovery_posted", subject=loan,
                  data={"amount": str(amount), "partner_share": str(partner), "source": source, "reference": reference})
     return recovery
+
+
+def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
+    """A recovery is money received after the write-off; before it, it was a repayment of the live loan."""
+    # The day the books wrote it off: the write-off's entries are dated it (services.write_off_approve).
+    written_off_on = JournalEntry.objects.filter(lender_id=loan.merchant.lender_id,
+                                                 reference__startswith=f"write-off:{loan.pk}:").aggregate(
+        on=Min("business_date"))["on"]
+    if written_off_on and received_on < written_off_on:
+        raise ValidationFailed(f"Loan #{loan.pk} was written off on {written_off_on.isoformat()}; money received on "
+                               f"{received_on.isoformat()}, before that, is not a recovery.", code="RECEIVED_BEFORE_WRITE_OFF")
+    if loan.start_date and received_on < loan.start_date:
+        raise ValidationFailed(f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a recovery cannot be received "
+                               "before it.", code="RECEIVED_BEFORE_LOAN")

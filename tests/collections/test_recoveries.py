@@ -1,5 +1,6 @@
 """Money that comes in after a write-off is recovery income, posted once per reference."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -7,11 +8,12 @@ import pytest
 from apps.accounts.models import Role
 from apps.collections.models import Recovery
 from apps.collections.recoveries import recovery_post
-from apps.core.errors import Conflict, ReferenceReused
+from apps.core.errors import Conflict, ReferenceReused, ValidationFailed
 from apps.ledger.models import Acct
 from apps.ledger.selectors import balances_by_code_get, trial_balance_all_currencies_zero
 from apps.repayments.selectors import reconciliation_get
 from apps.repayments.services import repayment_post
+from tests.conftest import TODAY
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -69,3 +71,17 @@ def test_the_partner_bank_gets_its_share_of_a_recovery(colending, loans, written
     assert balances[Acct.DUE_TO_PARTNER_BANKS] - due_to_bank == D("-59.99")
     _reconciled(lender)
 
+
+
+def test_a_recovery_is_dated_on_or_after_the_write_off_and_a_resend_keeps_its_date(loan, written_off, staff):
+    written_off(loan)  # today
+    treasurer = staff[Role.TREASURER]
+    with pytest.raises(ValidationFailed) as exc:  # it was a repayment of the live loan
+        recovery_post(loan=loan, amount=D("5.00"), source="backoffice", reference="early", actor=treasurer,
+                      received_on=TODAY - datetime.timedelta(days=1))
+    assert exc.value.code == "RECEIVED_BEFORE_WRITE_OFF" and f"written off on {TODAY.isoformat()}" in exc.value.message
+    recovery_post(loan=loan, amount=D("5.00"), source="backoffice", reference="R", actor=treasurer, received_on=TODAY)
+    with pytest.raises(ReferenceReused, match="received on"):
+        recovery_post(loan=loan, amount=D("5.00"), source="backoffice", reference="R", actor=treasurer,
+                      received_on=TODAY + datetime.timedelta(days=1))
+    assert Recovery.objects.count() == 1
