@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.calendar import business_date_today
-from apps.repayments.models import Loan, LoanInstallment, PrepaymentChoice, RepaymentSource
+from apps.repayments.models import NON_ACCRUAL_STATES, Loan, LoanInstallment, PrepaymentChoice, RepaymentSource
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_partner_bank, payoff_quote
 from apps.repayments.services import repayment_post
 
@@ -50,7 +50,7 @@ class InstallmentSerializer(serializers.ModelSerializer):
         ref_name = "PartnerLoanInstallment"
 
     def get_status(self, installment) -> str:
-        return installment_status(installment, self.context["today"])
+        return installment_status(installment, self.context["today"], non_accrual=self.context["non_accrual"])
 
 
 class _Owed(serializers.Serializer):
@@ -86,7 +86,8 @@ class PartnerLoanDetailView(BankApiView):
         loan = get_object_or_404(loans, pk=loan_id)
         today = business_date_today()
         loan.outstanding, loan.payoff = loan_outstanding(loan), payoff_quote(loan=loan, on=today)
-        return Response(LoanDetailSerializer(loan, context={"today": today}).data)
+        context = {"today": today, "non_accrual": loan.state in NON_ACCRUAL_STATES}
+        return Response(LoanDetailSerializer(loan, context=context).data)
 
 
 class PartnerRepaymentView(BankApiView):

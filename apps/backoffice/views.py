@@ -29,7 +29,7 @@ from apps.repayments.calculator import calculator_context
 from apps.repayments.forms import PaymentForm, ReceivedRepaymentForm
 from apps.repayments.models import LoanState, RepaymentSource
 from apps.repayments.selectors import (
-    installment_status,
+    installment_rows,
     loan_book_counts,
     loan_outstanding,
     loan_timeline,
@@ -221,7 +221,7 @@ def loan_detail(request, loan_id: int):
         return redirect("backoffice:loan", loan_id=loan.pk)
     today = business_date_today()
     return render(request, "backoffice/loan_detail.html", {
-        "loan": loan, "installments": [(i, installment_status(i, today)) for i in loan.installments.all()],
+        "loan": loan, "installments": installment_rows(loan, today),
         "outstanding": loan_outstanding(loan), "form": ReceivedRepaymentForm(loan=loan),
         "repayments": loan.repayments.prefetch_related("allocations").order_by("-received_on", "-id"),
         # A paid-off loan reopens when a payment that paid it off is reversed.

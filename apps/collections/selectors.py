@@ -8,7 +8,8 @@ from django.db.models import Sum
 
 from apps.accounts.models import Role, User
 from apps.core.audit import audit_trail_for
-from apps.repayments.models import Loan, LoanInstallment, Repayment
+from apps.repayments.models import NON_ACCRUAL_STATES, Loan, LoanInstallment, Repayment
+from apps.repayments.selectors import installment_left
 from apps.repayments.shares import lender_part
 
 from .models import LIVE_CASE_STATES, CollectionCase, CollectionsPolicy, Recovery, WriteOffRequest, WriteOffState
@@ -76,8 +77,8 @@ def loan_balances_get(*, loan: Loan, on: datetime.date, installments=None) -> Lo
     rows = list(installments if installments is not None else LoanInstallment.objects.filter(loan=loan))
     principal = sum((i.principal_due - i.principal_paid for i in rows), ZERO)
     paid = loan.principal - principal
-    overdue = sum(((i.principal_due - i.principal_paid) + (i.interest_due - i.interest_paid) + (i.fee_due - i.fee_paid)
-                   + (i.penalty_accrued - i.penalty_paid) for i in rows if i.due_date < on), ZERO)
+    non_accrual = loan.state in NON_ACCRUAL_STATES  # a defaulted loan owes only the interest and fees accrued
+    overdue = sum((installment_left(i, non_accrual=non_accrual) for i in rows if i.due_date < on), ZERO)
     not_yet_due = sum(((i.principal_due - i.principal_paid) + max(i.interest_accrued - i.interest_paid, ZERO)
                        + max(i.fee_accrued - i.fee_paid, ZERO) + (i.penalty_accrued - i.penalty_paid)
                        for i in rows if i.due_date >= on), ZERO)

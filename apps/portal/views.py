@@ -31,7 +31,7 @@ from apps.repayments.collateral import pledges_add
 from apps.repayments.forms import RepaymentForm
 from apps.repayments.models import RepaymentSource
 from apps.repayments.selectors import (
-    installment_status,
+    installment_rows,
     loan_outstanding,
     loans_for_merchant,
     merchant_loans_summary,
@@ -272,7 +272,7 @@ def loan_detail(request, loan_id: int):
                       already=lambda r: f"Your payment of {r.amount:,.2f} was already received; nothing was taken again.")
         return redirect("portal:loan", loan_id=loan.pk)
     today = business_date_today()
-    installments = [(i, installment_status(i, today)) for i in loan.installments.all()]
+    installments = installment_rows(loan, today)
     quote_on = _quote_date(request, today)
     return render(request, "portal/loan_detail.html", {
         "loan": loan, "installments": installments, "form": form,

@@ -47,18 +47,28 @@ def loans_for_partner_bank(*, partner_bank):
     return Loan.objects.filter(partner_bank=partner_bank).select_related("merchant")
 
 
-def installment_left(installment: LoanInstallment) -> Decimal:
+def installment_left(installment: LoanInstallment, *, non_accrual: bool = False) -> Decimal:
     """What is left to pay on an installment as scheduled: principal, interest and fees, and the penalty accrued.
+    On a non-accrual (defaulted) loan only the interest and fees accrued are owed, as payoff_quote says.
     (Nothing is ever paid past what is due: the installment's CHECK constraints.)"""
     i = installment
-    return (i.principal_due - i.principal_paid + i.interest_due - i.interest_paid + i.fee_due - i.fee_paid
+    interest, fee = i.interest_due, i.fee_due
+    if non_accrual:
+        interest, fee = min(interest, i.interest_accrued), min(fee, i.fee_accrued)
+    return (i.principal_due - i.principal_paid + interest - i.interest_paid + fee - i.fee_paid
             + i.penalty_accrued - i.penalty_paid)
 
 
-def installment_status(installment: LoanInstallment, today: datetime.date) -> str:
-    if not installment_left(installment):
+def installment_status(installment: LoanInstallment, today: datetime.date, *, non_accrual: bool = False) -> str:
+    if not installment_left(installment, non_accrual=non_accrual):
         return "paid"
     return "overdue" if installment.due_date < today else "due"
+
+
+def installment_rows(loan: Loan, today: datetime.date) -> list[tuple[LoanInstallment, str]]:
+    """A loan's schedule as its pages show it: each installment with its status today."""
+    non_accrual = loan.state in NON_ACCRUAL_STATES
+    return [(i, installment_status(i, today, non_accrual=non_accrual)) for i in loan.installments.all()]
 
 
 @dataclass(frozen=True)
@@ -74,14 +84,18 @@ class MerchantLoansSummary:
 def merchant_loans_summary(*, merchant, today: datetime.date) -> MerchantLoansSummary:
     """The merchant's open loans at a glance (portal overview): the installments, then the credit held."""
     rows = list(LoanInstallment.objects.filter(loan__merchant=merchant, loan__state__in=REPAYABLE_STATES)
-                .order_by("due_date", "loan_id", "number"))
-    unpaid = [i for i in rows if installment_status(i, today) != "paid"]
+                .annotate(loan_state=F("loan__state")).order_by("due_date", "loan_id", "number"))
+
+    def left(i):
+        return installment_left(i, non_accrual=i.loan_state in NON_ACCRUAL_STATES)
+
+    unpaid = [i for i in rows if left(i)]
     next_due = next((i for i in unpaid if i.due_date >= today), None)
     return MerchantLoansSummary(
         open_loans=len({i.loan_id for i in rows}),
         principal=sum((i.principal_due - i.principal_paid for i in rows), ZERO),
-        overdue=sum((installment_left(i) for i in unpaid if i.due_date < today), ZERO),
-        next_due=next_due, next_due_left=installment_left(next_due) if next_due else ZERO,
+        overdue=sum((left(i) for i in unpaid if i.due_date < today), ZERO),
+        next_due=next_due, next_due_left=left(next_due) if next_due else ZERO,
         credit=merchant_credit_total(merchants=[merchant]))
 
 

@@ -191,3 +191,30 @@ def test_either_path_cures_an_overdue_loan_the_payment_catches_up(term_loan, day
         payment = repayment_post(loan=loan, amount=D("1100.00"), source="portal", reference="p", actor="m",  # all due
                                  received_on=today - datetime.timedelta(days=days_late))
     assert payment.loan.state == Loan.objects.get(pk=loan.pk).state == LoanState.ACTIVE
+
+
+def test_a_defaulted_loan_is_said_to_owe_only_the_interest_accrued_before_it_defaulted(term_loan, client, merchant_user):
+    from apps.collections.selectors import loan_balances_get
+    from apps.repayments.accrual import loan_accrue
+    from apps.repayments.selectors import installment_left, merchant_loans_summary, payoff_quote
+
+    loan = term_loan("12000.00", 12)
+    first, second = loan.installments.order_by("number")[:2]
+    defaulted_on = first.due_date + datetime.timedelta(days=10)
+    loan_accrue(loan=loan, through=defaulted_on, actor="eod")
+    Loan.objects.filter(pk=loan.pk).update(state=LoanState.DEFAULTED, defaulted_on=defaulted_on)
+    loan = Loan.objects.get(pk=loan.pk)
+    today = second.due_date + datetime.timedelta(days=5)  # both past due; the second accrued only ten days' interest
+    second.refresh_from_db()
+    assert second.interest_accrued < second.interest_due
+    past_due = [i for i in loan.installments.all() if i.due_date < today]
+    owed = sum(installment_left(i, non_accrual=True) for i in past_due)
+    assert owed == sum(installment_left(i) for i in past_due) - (second.interest_due - second.interest_accrued)
+    with mock.patch("django.utils.timezone.localdate", return_value=today):
+        assert merchant_loans_summary(merchant=loan.merchant, today=today).overdue == owed
+        assert loan_balances_get(loan=loan, on=today).overdue == owed
+        quote = payoff_quote(loan=loan, on=today)
+        assert quote["interest"] == sum(i.interest_accrued - i.interest_paid for i in loan.installments.all())
+        client.force_login(merchant_user)
+        page = client.get(f"/portal/loans/{loan.pk}/").content.decode()
+    assert "stopped accruing when the loan defaulted on" in page
