@@ -2,12 +2,19 @@
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.calendar import business_date_today
-from apps.repayments.models import NON_ACCRUAL_STATES, Loan, LoanInstallment, PrepaymentChoice, RepaymentSource
+from apps.repayments.models import (
+    NON_ACCRUAL_STATES,
+    Loan,
+    LoanInstallment,
+    PrepaymentChoice,
+    RepaymentAllocation,
+    RepaymentSource,
+)
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_partner_bank, payoff_quote
 from apps.repayments.services import repayment_post
 
@@ -40,6 +47,9 @@ class PartnerLoanListView(BankApiView):
                          LoanSerializer)
 
 
+INSTALLMENT_STATUSES = ["paid", "due", "overdue"]
+
+
 class InstallmentSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField(help_text="paid, due, or overdue (past its due date, not paid)")
 
@@ -49,25 +59,32 @@ class InstallmentSerializer(serializers.ModelSerializer):
                   "fee_paid", "penalty_accrued", "penalty_paid", "status"]
         ref_name = "PartnerLoanInstallment"
 
+    @extend_schema_field(serializers.ChoiceField(choices=INSTALLMENT_STATUSES))
     def get_status(self, installment) -> str:
         return installment_status(installment, self.context["today"], non_accrual=self.context["non_accrual"])
 
 
-class _Owed(serializers.Serializer):
+class OwedSerializer(serializers.Serializer):
     principal = serializers.DecimalField(max_digits=20, decimal_places=2)
     interest = serializers.DecimalField(max_digits=20, decimal_places=2)
     fee = serializers.DecimalField(max_digits=20, decimal_places=2)
     penalty = serializers.DecimalField(max_digits=20, decimal_places=2)
 
+    class Meta:
+        ref_name = "PartnerLoanOwed"
 
-class _Payoff(_Owed):
+
+class PayoffSerializer(OwedSerializer):
     on = serializers.DateField()
     total = serializers.DecimalField(max_digits=20, decimal_places=2)
 
+    class Meta:
+        ref_name = "PartnerLoanPayoff"
+
 
 class LoanDetailSerializer(LoanSerializer):
-    outstanding = _Owed(help_text="Unpaid principal, and interest, fees and penalty accrued to date and not yet paid")
-    payoff = _Payoff(help_text="What closes the loan if received today")
+    outstanding = OwedSerializer(help_text="Unpaid principal, and interest, fees and penalty accrued to date and not yet paid")
+    payoff = PayoffSerializer(help_text="What closes the loan if received today")
     installments = InstallmentSerializer(many=True)
 
     class Meta(LoanSerializer.Meta):
@@ -117,6 +134,9 @@ class PartnerRepaymentView(BankApiView):
         class Meta:
             ref_name = "PartnerRepayment"
 
+        @extend_schema_field(inline_serializer(name="PartnerRepaymentAllocation", many=True, fields={
+            "component": serializers.ChoiceField(choices=RepaymentAllocation._meta.get_field("component").choices),
+            "amount": serializers.DecimalField(max_digits=20, decimal_places=2)}))
         def get_allocations(self, repayment) -> list[dict]:
             return [{"component": a.component, "amount": str(a.amount)} for a in repayment.allocations.all()]
 

@@ -1,5 +1,7 @@
 """Pre-sale orders pushed by the marketplace: ingestion, status events, listing."""
 
+from decimal import Decimal
+
 import django_filters
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +13,7 @@ from apps.financing.models import OrderState, PresaleOrder
 from apps.financing.order_rows import order_rows_validate
 from apps.financing.services import ORDER_EVENTS, order_event_apply, orders_ingest
 
+from .fields import MoneyField
 from .schema import PAGE_PARAMETERS
 from .schema import paginated as paginated_schema
 from .views import MarketplaceMerchantView, filtered_queryset, paginated
@@ -75,7 +78,8 @@ class OrderEventView(MarketplaceMerchantView):
 
     class InputSerializer(serializers.Serializer):
         event = serializers.ChoiceField(choices=list(ORDER_EVENTS))
-        settled_amount = serializers.CharField(required=False, help_text="Required for `settled`, in cents")
+        settled_amount = MoneyField(required=False, min_value=Decimal("0"),
+                                    help_text='Required for `settled`: a decimal string from "0.00" to the paid amount')
 
         class Meta:
             ref_name = "OrderEvent"

@@ -16,6 +16,7 @@ urlpatterns = [
     path("loans/<int:loan_id>/repayments/", loan_views.PartnerRepaymentView.as_view(), name="partner-repayments"),
     path("merchants/<int:merchant_id>/sales/", views.MerchantSalesView.as_view(), name="merchant-sales"),
     path("merchants/<int:merchant_id>/orders/", order_views.MerchantOrdersView.as_view(), name="merchant-orders"),
-    path("merchants/<int:merchant_id>/orders/<str:external_id>/events/", order_views.OrderEventView.as_view(),
+    # <path:…>: a marketplace's order id may hold a "/".
+    path("merchants/<int:merchant_id>/orders/<path:external_id>/events/", order_views.OrderEventView.as_view(),
          name="order-events"),
 ]

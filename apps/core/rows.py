@@ -114,7 +114,8 @@ def date_parse(raw, field: str, problems: list, *, earliest: datetime.date | Non
 def count_parse(raw, field: str, problems: list, *, maximum: int = 2_147_483_647) -> int | None:
     """A whole, non-negative count that fits the database column."""
     text = str(raw).strip()
-    if isinstance(raw, float) or not text.lstrip("-").isdigit():
+    digits = text.lstrip("-")
+    if isinstance(raw, float) or not (digits.isascii() and digits.isdigit()):  # not "²", which int() refuses
         problems.append((field, f"{raw!r} is not a whole number"))
         return None
     value = int(text)

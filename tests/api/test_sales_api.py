@@ -58,6 +58,7 @@ def test_one_bad_row_rejects_the_whole_batch_with_its_row_number(marketplace_api
     ({"gross_sales": "NaN"}, "gross_sales", "is not an amount"),
     ({"order_count": -1}, "order_count", "-1 is negative"),
     ({"order_count": "ten"}, "order_count", "'ten' is not a whole number"),
+    ({"order_count": "²"}, "order_count", "'²' is not a whole number"),  # a digit to str.isdigit, not to int()
     ({"date": "2026-02-30"}, "date", "is not a date (YYYY-MM-DD)"),
     ({"date": days_ago(-1).isoformat()}, "date", "is in the future"),
     ({"gross_sales": "100.00", "refunds": "60.00", "chargebacks": "50.00"}, "refunds", "exceed gross sales"),

@@ -61,3 +61,20 @@ def test_orders_filter_by_state(marketplace_api, orders_url):
 
 def test_a_partner_bank_cannot_push_orders(bank_api, orders_url):
     assert bank_api.post(orders_url, {"orders": [ORDER]}, format="json").status_code == 403
+
+
+def test_an_order_id_with_a_slash_takes_events(marketplace_api, orders_url):
+    marketplace_api.post(orders_url, {"orders": [{**ORDER, "external_id": "shop/7"}]}, format="json")
+    response = marketplace_api.post(f"{orders_url}shop/7/events/", {"event": "shipped"}, format="json")
+    assert response.status_code == 200 and response.json()["state"] == "shipped"
+
+
+@pytest.mark.parametrize("amount,field", [(5999.5, "settled_amount"), ("-1", "settled_amount"), ("NaN", "settled_amount")])
+def test_a_settled_amount_is_a_decimal_string_refused_field_by_field(marketplace_api, orders_url, amount, field):
+    marketplace_api.post(orders_url, {"orders": [ORDER]}, format="json")
+    events = f"{orders_url}A-1/events/"
+    for event in ("shipped", "delivered"):
+        marketplace_api.post(events, {"event": event}, format="json")
+    response = marketplace_api.post(events, {"event": "settled", "settled_amount": amount}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == field
+    assert PresaleOrder.objects.get().state == OrderState.DELIVERED
