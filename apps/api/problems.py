@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.urls import is_valid_path
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -45,8 +46,11 @@ def problem_response(*, status: int, code: str, title: str, detail: str, instanc
 def not_found(request, exception):
     if not request.path.startswith("/api/"):
         return defaults.page_not_found(request, exception)
+    detail = f"No API endpoint at {request.path}; the endpoints are listed at /api/docs/."
+    if not request.path.endswith("/") and is_valid_path(f"{request.path_info}/", getattr(request, "urlconf", None)):
+        detail = f"No API endpoint at {request.path}; did you mean {request.path}/ (every address ends with a slash)?"
     return JsonResponse(_problem(status=404, code="NOT_FOUND", title="Not found", instance=request.get_full_path(),
-                                 detail=f"No API endpoint at {request.path}; the endpoints are listed at /api/docs/."),
+                                 detail=detail),
                         status=404, content_type=PROBLEM_CONTENT_TYPE)
 
 

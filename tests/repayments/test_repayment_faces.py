@@ -317,3 +317,10 @@ def test_the_timeline_shows_what_undoing_a_co_lent_payment_moved_not_the_banks_i
                        received_on=due + datetime.timedelta(days=2))
     undone = [e.reason for e in loan_timeline(loan=colent_loan) if e.reason.startswith("Reversal of repayment:")]
     assert undone and all("— 300.00 (" in reason for reason in undone)
+
+
+def test_an_api_address_without_its_slash_is_a_problem_json_404_that_says_so_not_a_redirect(bank_api, colent_loan):
+    response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments", {"amount": "1.00"}, format="json")
+    assert response.status_code == 404 and response["Content-Type"] == "application/problem+json"
+    assert f"did you mean /api/v1/loans/{colent_loan.pk}/repayments/" in response.json()["detail"]
+    assert not Repayment.objects.exists()
