@@ -94,6 +94,9 @@ def problem_exception_handler(exc, context):
     else:
         errors = None
         detail = str(exc.detail)
+        if isinstance(exc, exceptions.NotAuthenticated) and request is not None and "Authorization" in request.headers:
+            # The token was sent but not accepted (DRF's message would say none was provided).
+            detail = "The access token is invalid or has expired; request a new one at /o/token/."
     headers = {k: v for k, v in response.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
     return problem_response(status=response.status_code, code=code, title=title, detail=detail,
                             instance=instance, errors=errors, headers=headers)

@@ -72,14 +72,15 @@ def test_no_token_is_a_401_problem(marketplace, sales_url):
                      api_client.post(sales_url, {"rows": [sales_row(days_ago(1))]}, format="json")):
         assert response.status_code == 401
         body = problem(response)
-        assert body["code"] == "UNAUTHENTICATED" and body["status"] == 401
+        assert body["code"] == "UNAUTHENTICATED" and body["status"] == 401 and "not provided" in body["detail"]
         assert response["WWW-Authenticate"].startswith("Bearer")
     assert not DailySales.objects.exists()
 
 
-def test_an_unknown_token_is_401(sales_url):
+def test_an_unknown_token_is_401_and_said_to_be_invalid_not_missing(sales_url):
     response = api_as("made-up-token").get(sales_url)
     assert response.status_code == 401 and problem(response)["code"] == "UNAUTHENTICATED"
+    assert "invalid or has expired" in response.json()["detail"]
 
 
 def test_a_marketplace_token_cannot_read_the_bank_profile(marketplace):
