@@ -1,6 +1,5 @@
 """Partner banks: the loans they co-fund, and repayments they collected."""
 
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
@@ -98,9 +97,8 @@ class PartnerLoanDetailView(BankApiView):
     @extend_schema(responses=LoanDetailSerializer, operation_id="partner_loan_retrieve",
                    summary="One loan your bank co-funds: its schedule and what is owed")
     def get(self, request, loan_id: int):
-        loans = loans_for_partner_bank(partner_bank=request.api_client.partner_bank).prefetch_related(
-            Prefetch("installments", queryset=LoanInstallment.objects.order_by("number")))
-        loan = get_object_or_404(loans, pk=loan_id)
+        loans = loans_for_partner_bank(partner_bank=request.api_client.partner_bank).prefetch_related("installments")
+        loan = get_object_or_404(loans, pk=loan_id)  # the installments read once, for the schedule, owed and payoff
         today = business_date_today()
         loan.outstanding, loan.payoff = loan_outstanding(loan), payoff_quote(loan=loan, on=today)
         context = {"today": today, "non_accrual": loan.state in NON_ACCRUAL_STATES}

@@ -16,7 +16,7 @@ from apps.core.transitions import transition_apply
 from .models import Loan, LoanInstallment, LoanState
 
 
-def _behind(loan: Loan, today: datetime.date) -> bool:
+def loan_behind(loan: Loan, today: datetime.date) -> bool:
     """End of day's test: principal, interest or fees unpaid on an installment past its due date."""
     return LoanInstallment.objects.filter(loan=loan, due_date__lt=today).filter(
         Q(principal_paid__lt=F("principal_due")) | Q(interest_paid__lt=F("interest_due")) | Q(fee_paid__lt=F("fee_due"))
@@ -27,7 +27,7 @@ def overdue_state_settle(*, loan: Loan, actor, today: datetime.date, reopened: b
     """Cure an overdue loan with nothing past due; mark overdue again a loan that was overdue at last night's grading
     (or was just reopened) and is behind. Defaulting stays end of day's. Runs in the caller's transaction."""
     state, graded_overdue = Loan.objects.select_for_update().values_list("state", "overdue_since").get(pk=loan.pk)
-    if state == LoanState.OVERDUE and not _behind(loan, today):
+    if state == LoanState.OVERDUE and not loan_behind(loan, today):
         transition_apply(instance=loan, transition="cure", actor=actor, reason="Overdue amounts repaid")
-    elif state == LoanState.ACTIVE and (reopened or graded_overdue is not None) and _behind(loan, today):
+    elif state == LoanState.ACTIVE and (reopened or graded_overdue is not None) and loan_behind(loan, today):
         transition_apply(instance=loan, transition="mark_overdue", actor=actor, reason="An installment is past due")

@@ -19,9 +19,9 @@ from apps.core.transitions import transition_apply
 from apps.financing.models import OPEN_ORDER_STATES, Pledge
 from apps.ledger.posting import journal_reverse
 
+from .delinquency import loan_behind
 from .models import Loan, LoanInstallment, RevisionReason, ScheduleRevision
 from .revisions import schedule_rows
-from .selectors import installment_status
 
 _RESTORED = ("interest_due", "fee_due", "interest_accrued", "fee_accrued")
 
@@ -64,12 +64,7 @@ def payoff_undo(*, loan: Loan, actor, reason: str) -> None:
                  data={"pledges_restored": restored, "pledges_not_restored": len(revision.pledges_released) - restored})
 
 
-def _past_due(loan: Loan) -> bool:
-    today = business_date_today()
-    return any(installment_status(i, today) == "overdue" for i in LoanInstallment.objects.filter(loan=loan))
-
-
 def loan_reopen(*, loan: Loan, actor, reason: str) -> None:
     """paid_off → active, or → overdue when an installment is past due today, or → defaulted if it had; audited."""
     transition_apply(instance=loan, transition="reopen", actor=actor, reason=reason,
-                     method_kwargs={"past_due": _past_due(loan)})
+                     method_kwargs={"past_due": loan_behind(loan, business_date_today())})

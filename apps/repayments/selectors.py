@@ -115,7 +115,7 @@ def loan_outstanding(loan: Loan) -> dict:
 def payoff_quote(*, loan: Loan, on: datetime.date) -> dict:
     """What closes the loan on `on`: unpaid principal plus interest, fees and penalty accrued to that date."""
     start, principal, interest, fee = loan.start_date, ZERO, ZERO, ZERO
-    installments = list(loan.installments.order_by("number"))
+    installments = list(loan.installments.all())  # by number (Meta ordering); a prefetched set as it is
     for i in installments:
         principal += i.principal_due - i.principal_paid
         due_interest = accrued_through(due=i.interest_due, period_start=start, period_end=i.due_date, through=on)
