@@ -42,7 +42,8 @@ def accrued_through(*, due: Decimal, period_start: datetime.date, period_end: da
 # Optimistic first: the UPDATE applies only where the row still holds what was read, so a row a
 # concurrent repayment changed in between is skipped (PostgreSQL re-checks the condition on the newest
 # row version); if any were, the locking form (FOR UPDATE before reading) finishes them. Either way
-# nothing is accrued twice, and the common night takes no extra row locks.
+# nothing is accrued twice, and the common night takes no extra row locks. Each loan that accrued gets its row for
+# the night (NightlyAccrual: the timeline's record; the GL entry is the chunk's, eod:<date>:<step>:<lo>).
 _CANDIDATES = """
     SELECT i.id, l.merchant_id, i.interest_accrued AS old_i, i.fee_accrued AS old_f,
            i.interest_due, i.fee_due, i.due_date,
@@ -66,7 +67,12 @@ upd AS (
     WHERE i.id = c.id AND i.loan_id >= %(lo)s AND i.loan_id < %(hi)s
       AND i.interest_accrued = c.old_i AND i.fee_accrued = c.old_f
       AND i.interest_due = c.interest_due AND i.fee_due = c.fee_due AND i.due_date = c.due_date
-    RETURNING c.merchant_id, greatest(c.ti - c.old_i, 0) AS di, greatest(c.tf - c.old_f, 0) AS df
+    RETURNING i.loan_id, c.merchant_id, greatest(c.ti - c.old_i, 0) AS di, greatest(c.tf - c.old_f, 0) AS df
+),
+nightly AS (
+    INSERT INTO repayments_nightlyaccrual AS a (loan_id, business_date, interest, fee, penalty, chunk_start)
+    SELECT u.loan_id, %(d)s, sum(u.di), sum(u.df), 0, %(lo)s FROM upd u GROUP BY u.loan_id HAVING sum(u.di + u.df) > 0
+    ON CONFLICT (loan_id, business_date) DO UPDATE SET interest = a.interest + excluded.interest, fee = a.fee + excluded.fee
 )
 SELECT m.lender_id, sum(u.di), sum(u.df), count(*)
 FROM upd u JOIN merchants_merchant m ON m.id = u.merchant_id GROUP BY m.lender_id
@@ -100,6 +106,11 @@ ins AS (
     SELECT loan_id, installment_id, first_day, %(d)s, per_day * (%(d)s - first_day)
     FROM due WHERE per_day > 0 AND first_day < %(d)s
     RETURNING installment_id, loan_id, amount
+),
+nightly AS (
+    INSERT INTO repayments_nightlyaccrual AS a (loan_id, business_date, interest, fee, penalty, chunk_start)
+    SELECT i.loan_id, %(d)s, 0, 0, sum(i.amount), %(lo)s FROM ins i GROUP BY i.loan_id
+    ON CONFLICT (loan_id, business_date) DO UPDATE SET penalty = a.penalty + excluded.penalty
 ),
 per_installment AS (
     SELECT installment_id, sum(amount) AS amount FROM ins GROUP BY installment_id

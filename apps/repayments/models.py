@@ -338,6 +338,32 @@ class PenaltyAccrual(models.Model):
         return f"Penalty {self.amount} on {self.installment_id} to {self.period_end}"
 
 
+class NightlyAccrual(models.Model):
+    """What end of day accrued on one loan for one business date, for the loan's timeline.
+
+    The GL carries the night's accruals as one entry per chunk of loans (eod:<date>:interest|penalty:<chunk_start>),
+    so without this row a loan would not show what accrued on it night by night. A payment accrues its own day
+    in an entry of its own (accrual:<loan>:<date>); that day's row, if any, holds only what end of day added.
+    Written in the statement that accrues; never changed afterwards, except that a rerun of the date adds to it.
+    """
+
+    pk = models.CompositePrimaryKey("loan_id", "business_date")  # one index: the loan's nights, in date order
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="nightly_accruals", db_index=False)
+    business_date = models.DateField()
+    interest = models.DecimalField(default=0, **money_field_kwargs())
+    fee = models.DecimalField(default=0, **money_field_kwargs())
+    penalty = models.DecimalField(default=0, **money_field_kwargs())
+    chunk_start = models.BigIntegerField(help_text="The first loan id of the chunk whose GL entries carry it")
+
+    class Meta:
+        ordering = ["loan_id", "business_date"]
+        constraints = [models.CheckConstraint(condition=Q(interest__gte=0, fee__gte=0, penalty__gte=0),
+                                              name="nightly_accrual_not_negative")]
+
+    def __str__(self):
+        return f"Loan {self.loan_id} accrued {self.interest}+{self.fee}+{self.penalty} on {self.business_date}"
+
+
 class RevisionReason(models.TextChoices):
     PREPAYMENT = "prepayment", "Partial prepayment"
     PAYOFF = "payoff", "Paid off: interest not yet accrued dropped"

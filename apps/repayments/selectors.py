@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
@@ -232,9 +233,60 @@ class TimelineEvent:
     to_state: str = ""
 
 
+@dataclass(frozen=True)
+class NightlyAccruals:
+    """End of day's accruals on a loan over one or more nights in a row, with none of its other events between."""
+
+    at: datetime.datetime  # when the last night's entry was posted
+    first: datetime.date
+    last: datetime.date
+    nights: int
+    interest: Decimal
+    fee: Decimal
+    penalty: Decimal
+    chunk_reference: str  # the last night's GL entry, which carries this loan with the rest of its chunk
+    actor_label: str = "system:eod"
+    action: str = "end_of_day_accrual"
+    from_state: str = ""
+    to_state: str = ""
+
+    @property
+    def reason(self) -> str:
+        when, entry = ((f"for {self.first.isoformat()}", "entry") if self.nights == 1 else
+                       (f"over {self.nights} nights, {self.first.isoformat()} to {self.last.isoformat()}", "last entry"))
+        amounts = ", ".join(f"{name} {value:,.2f}" for name, value in
+                            (("interest", self.interest), ("fees", self.fee), ("penalty", self.penalty)) if value)
+        return f"End of day accrued {amounts} {when} ({entry} {self.chunk_reference}, with the rest of its chunk of loans)"
+
+    def __add__(self, later: "NightlyAccruals") -> "NightlyAccruals":
+        return NightlyAccruals(at=later.at, first=self.first, last=later.last, nights=self.nights + later.nights,
+                               interest=self.interest + later.interest, fee=self.fee + later.fee,
+                               penalty=self.penalty + later.penalty, chunk_reference=later.chunk_reference)
+
+
+def _nightly_accruals(loan: Loan) -> list[NightlyAccruals]:
+    """One per night end of day accrued on the loan, dated by its chunk's GL entry (eod.posting's reference)."""
+    nights = list(loan.nightly_accruals.order_by("business_date"))
+    references = {night.business_date: [f"eod:{night.business_date.isoformat()}:{step}:{night.chunk_start}"
+                                        for step, amount in (("interest", night.interest + night.fee),
+                                                             ("penalty", night.penalty)) if amount]
+                  for night in nights}
+    posted = dict(JournalEntry.objects.filter(lender_id=loan.merchant.lender_id,
+                                              reference__in=[r for refs in references.values() for r in refs])
+                  .values_list("reference", "posted_at"))
+    day_end = datetime.time.max.replace(tzinfo=timezone.get_default_timezone())  # if an entry could not be found
+    return [NightlyAccruals(at=max((posted[r] for r in references[night.business_date] if r in posted),
+                                   default=datetime.datetime.combine(night.business_date, day_end)),
+                            first=night.business_date,
+                            last=night.business_date, nights=1, interest=night.interest, fee=night.fee,
+                            penalty=night.penalty, chunk_reference=references[night.business_date][-1])
+            for night in nights]
+
+
 def loan_timeline(*, loan: Loan) -> list:
-    """Every event of a loan, oldest first: audited state changes and decisions, and each journal
-    entry it caused (disbursement, accruals, repayments, reversals, replays, schedule recomputations)."""
+    """Every event of a loan, oldest first: audited state changes and decisions, each journal entry it caused
+    (disbursement, accruals, repayments, reversals, replays, schedule recomputations), and end of day's accruals
+    (nights in a row with nothing else between shown as one)."""
     prefixes = [f"disbursement:{loan.application_id}:", accrual_reference_prefix(loan_id=loan.pk), f"repayment:{loan.pk}:",
                 f"payoff-accrual-release:{loan.pk}:", f"write-off:{loan.pk}:", f"recovery:{loan.pk}:",
                 f"schedule:{loan.pk}:"]
@@ -254,5 +306,11 @@ def loan_timeline(*, loan: Loan) -> list:
     events = [TimelineEvent(at=e.posted_at, actor_label=e.created_by, action=e.get_kind_display(),
                             reason=f"{e.description} — {e.amount:,.2f} (entry {e.reference}, {e.business_date})")
               for e in entries]
-    events += list(audit_trail_for(loan)) + list(audit_trail_for(loan.application))
-    return sorted(events, key=lambda e: e.at)
+    events += list(audit_trail_for(loan)) + list(audit_trail_for(loan.application)) + _nightly_accruals(loan)
+    merged = []
+    for event in sorted(events, key=lambda e: e.at):
+        if isinstance(event, NightlyAccruals) and merged and isinstance(merged[-1], NightlyAccruals):
+            merged[-1] += event
+        else:
+            merged.append(event)
+    return merged
