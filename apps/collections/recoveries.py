@@ -87,8 +87,9 @@ def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
                                                  reference__startswith=f"write-off:{loan.pk}:").aggregate(
         on=Min("business_date"))["on"]
     if written_off_on and received_on < written_off_on:
-        raise ValidationFailed(f"Loan #{loan.pk} was written off on {written_off_on.isoformat()}; money received on "
-                               f"{received_on.isoformat()}, before that, is not a recovery.", code="RECEIVED_BEFORE_WRITE_OFF")
+        raise ValidationFailed.of_field("received_on", f"Loan #{loan.pk} was written off on {written_off_on.isoformat()}; "
+                                        f"money received on {received_on.isoformat()}, before that, is not a recovery.",
+                                        code="RECEIVED_BEFORE_WRITE_OFF")
     if loan.start_date and received_on < loan.start_date:
-        raise ValidationFailed(f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a recovery cannot be received "
-                               "before it.", code="RECEIVED_BEFORE_LOAN")
+        raise ValidationFailed.of_field("received_on", f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a "
+                                        "recovery cannot be received before it.", code="RECEIVED_BEFORE_LOAN")

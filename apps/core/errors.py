@@ -23,6 +23,11 @@ class ValidationFailed(DomainError):
     status = 400
     title = "Invalid input"
 
+    @classmethod
+    def of_field(cls, field: str, message: str, *, code: str) -> "ValidationFailed":
+        """One input is wrong: the API names it in errors[], as it does for a field its serializer refuses."""
+        return cls(message, code=code, errors=[{"field": field, "message": message}])
+
 
 class NotFound(DomainError):
     code = "NOT_FOUND"

@@ -26,7 +26,7 @@ _COMPARED = ("buyer_id", "amount", "paid_amount", "currency", "paid_at", "expect
 
 
 @transaction.atomic
-def orders_ingest(*, merchant, rows: list[OrderRow], source: str, actor) -> dict:
+def orders_ingest(*, merchant, rows: list[OrderRow], source: str, actor, first_row_number: int = 1) -> dict:
     """Create new orders; an order already known with the same data is left alone.
 
     Idempotent per (merchant, external id): a resend changes nothing, while a resend
@@ -39,11 +39,11 @@ def orders_ingest(*, merchant, rows: list[OrderRow], source: str, actor) -> dict
         )
     }
     conflicts = []
-    for row in rows:
+    for number, row in enumerate(rows, start=first_row_number):  # (rows: every row of the import, validated)
         known = existing.get(row.external_id)
         differing = [f for f in _COMPARED if known is not None and getattr(known, f) != getattr(row, f)]
         if differing:
-            conflicts.append({"row": None, "field": "external_id",
+            conflicts.append({"row": number, "field": "external_id",
                               "message": f"order {row.external_id} is already recorded with different {', '.join(differing)}"})
     if conflicts:
         raise Conflict(f"{len(conflicts)} order(s) conflict with what is recorded; nothing was imported.",
@@ -85,16 +85,17 @@ def order_event_apply(*, order: PresaleOrder, event: str, actor, settled_amount=
 
 def _settled_amount(raw, order: PresaleOrder):
     if raw in (None, ""):
-        raise ValidationFailed("A settled event needs settled_amount.", code="SETTLED_AMOUNT_REQUIRED")
+        raise ValidationFailed.of_field("settled_amount", "A settled event needs settled_amount.",
+                                        code="SETTLED_AMOUNT_REQUIRED")
     try:
         amount = to_decimal(raw)
     except (TypeError, ValueError) as exc:
-        raise ValidationFailed(f"settled_amount {raw!r} is not an amount.", code="VALIDATION_ERROR") from exc
+        raise ValidationFailed.of_field("settled_amount", f"settled_amount {raw!r} is not an amount.",
+                                        code="VALIDATION_ERROR") from exc
     if amount < 0 or amount > order.paid_amount or amount != amount.quantize(to_decimal("0.01")):
-        raise ValidationFailed(
-            f"settled_amount must be between 0 and the paid amount {order.paid_amount}, in cents; got {amount}.",
-            code="SETTLED_AMOUNT_INVALID",
-        )
+        raise ValidationFailed.of_field(
+            "settled_amount", f"settled_amount must be between 0 and the paid amount {order.paid_amount}, in cents; got "
+            f"{amount}.", code="SETTLED_AMOUNT_INVALID")
     return amount
 
 

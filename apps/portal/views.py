@@ -167,7 +167,7 @@ def orders(request):
 
     def import_orders(data: bytes) -> str:
         rows = order_rows_validate(orders_csv_read(data), currency=merchant.lender.base_currency, first_row_number=2)
-        result = orders_ingest(merchant=merchant, rows=rows, source="csv", actor=request.user)
+        result = orders_ingest(merchant=merchant, rows=rows, source="csv", actor=request.user, first_row_number=2)
         return f"Imported {result['created']} new orders ({result['unchanged']} already known)."
 
     done, row_errors, status = _csv_import(request, form, import_orders)

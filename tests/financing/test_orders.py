@@ -25,10 +25,11 @@ def test_orders_are_ingested_once_per_external_id(merchant):
 
 def test_a_resend_with_different_figures_is_a_conflict_and_writes_nothing(merchant):
     orders_ingest(merchant=merchant, rows=order_rows_validate([_order()], currency="CNY"), source="api", actor="x")
-    changed = order_rows_validate([_order(paid_amount="300.00"), _order(external_id="NEW")], currency="CNY")
+    changed = order_rows_validate([_order(external_id="NEW"), _order(paid_amount="300.00")], currency="CNY")
     with pytest.raises(Conflict) as exc:
         orders_ingest(merchant=merchant, rows=changed, source="api", actor="x")
     assert "A-1 is already recorded with different paid_amount" in exc.value.errors[0]["message"]
+    assert (exc.value.errors[0]["row"], exc.value.errors[0]["field"]) == (2, "external_id")  # the second row sent
     assert not PresaleOrder.objects.filter(external_id="NEW").exists()
 
 
@@ -97,7 +98,7 @@ def test_settlement_amount_must_be_within_what_was_paid(merchant, amount, code):
     order_event_apply(order=order, event="delivered", actor="x")
     with pytest.raises(ValidationFailed) as exc:
         order_event_apply(order=order, event="settled", actor="x", settled_amount=amount)
-    assert exc.value.code == code
+    assert exc.value.code == code and [e["field"] for e in exc.value.errors] == ["settled_amount"]
     assert PresaleOrder.objects.get().state == OrderState.DELIVERED
 
 

@@ -224,8 +224,8 @@ def test_an_unknown_api_address_is_a_problem_json_404(bank_api):
     assert response.json()["code"] == "NOT_FOUND" and "/api/docs/" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("amount", ["1000000000000.00", "-5.00"])
-def test_an_amount_out_of_range_is_refused_field_by_field(bank_api, colent_loan, amount):
+@pytest.mark.parametrize("amount", ["1000000000000.00", "-5.00", "1e2", " 5.00 ", "+5", "NaN", "5.", "\uff15.00", True])
+def test_an_amount_out_of_range_or_not_a_plain_decimal_is_refused_field_by_field(bank_api, colent_loan, amount):
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", {"amount": amount, "currency": "CNY",
                              "reference": "HB-6", "received_on": str(TODAY)}, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "amount"

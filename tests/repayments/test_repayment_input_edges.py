@@ -71,6 +71,7 @@ def test_the_bank_cannot_date_a_repayment_before_the_loan(bank_api, colent_loan,
     body = {"amount": "200.00", "currency": "CNY", "reference": "HB-OLD", "received_on": received_on}
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
     assert response.status_code == 400 and response.json()["code"] == "RECEIVED_BEFORE_LOAN"
+    assert [e["field"] for e in response.json()["errors"]] == ["received_on"]
     assert not Repayment.objects.exists() and not JournalEntry.objects.filter(reference__contains="HB-OLD").exists()
 
 
