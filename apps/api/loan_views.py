@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from apps.core.calendar import business_date_today
+from apps.core.errors import DomainError
 from apps.repayments.models import (
     NON_ACCRUAL_STATES,
     Loan,
@@ -15,7 +16,7 @@ from apps.repayments.models import (
     RepaymentSource,
 )
 from apps.repayments.selectors import installment_status, loan_outstanding, loans_for_partner_bank, payoff_quote
-from apps.repayments.services import repayment_post
+from apps.repayments.services import received_on_check, repayment_post
 
 from .colending_views import BankApiView
 from .fields import MoneyField
@@ -120,6 +121,21 @@ class PartnerRepaymentView(BankApiView):
         class Meta:
             ref_name = "PartnerRepaymentRequest"
 
+        # What the loan refuses is checked with the other fields, so one response names every field that is wrong.
+        def validate_currency(self, currency):
+            if currency != self.context["loan"].currency:
+                raise serializers.ValidationError(f"This loan is in {self.context['loan'].currency}.")
+            return currency
+
+        def validate_received_on(self, received_on):
+            if received_on > business_date_today():
+                raise serializers.ValidationError("A repayment cannot be received in the future.")
+            try:
+                received_on_check(loan=self.context["loan"], received_on=received_on)
+            except DomainError as exc:
+                raise serializers.ValidationError(exc.message, code=exc.code) from exc
+            return received_on
+
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         loan_id = serializers.IntegerField()
@@ -141,17 +157,14 @@ class PartnerRepaymentView(BankApiView):
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer},
                    summary="Post a repayment your bank collected for a loan it co-funds",
                    description="201 when it is posted. Resending a reference with the same amount, date and "
-                               "prepayment choice posts nothing and returns the first repayment with 200; with "
+                               "prepayment choice posts nothing and returns the first repayment with 200 (its "
+                               "loan_state is the loan's state now); with "
                                "other terms it is refused (422 DUPLICATE_REFERENCE), and once that repayment was "
                                "reversed, with 409 REPAYMENT_REVERSED.")
     def post(self, request, loan_id: int):
         loan = get_object_or_404(loans_for_partner_bank(partner_bank=request.api_client.partner_bank), pk=loan_id)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.InputSerializer(data=request.data, context={"loan": loan})
         payload.is_valid(raise_exception=True)
-        if payload.validated_data["currency"] != loan.currency:
-            raise serializers.ValidationError({"currency": [f"This loan is in {loan.currency}."]})
-        if payload.validated_data["received_on"] > business_date_today():
-            raise serializers.ValidationError({"received_on": ["A repayment cannot be received in the future."]})
         repayment = repayment_post(loan=loan, amount=payload.validated_data["amount"], source=RepaymentSource.PARTNER,
                                    reference=payload.validated_data["reference"], actor=request.api_client.label,
                                    received_on=payload.validated_data["received_on"],

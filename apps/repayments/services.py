@@ -102,7 +102,7 @@ def repayment_post(*, loan: Loan, amount, source: str, reference: str, actor,
     prepayment_choice_check(prepayment)
     today = business_date_today()
     asked_on, received_on = received_on, received_on or today
-    _received_on_check(loan=loan, received_on=received_on)
+    received_on_check(loan=loan, received_on=received_on)
     repayment = None
     if received_on == today and not loan.partner_principal:
         repayment = repayment_post_one_statement(loan=loan, amount=amount, source=source, reference=reference, actor=actor,
@@ -133,7 +133,7 @@ def _replay_check(first: Repayment, *, amount: Decimal, received_on: datetime.da
                        code="REPAYMENT_REVERSED")
 
 
-def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
+def received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
     # (A date after today is refused where people and banks give one, at the API; services and their tests post ahead.)
     if loan.start_date and received_on < loan.start_date:
         raise ValidationFailed.of_field("received_on", f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a "

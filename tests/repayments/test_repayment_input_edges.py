@@ -70,8 +70,8 @@ def test_the_bank_cannot_date_a_repayment_before_the_loan(bank_api, colent_loan,
         received_on = str(colent_loan.start_date - datetime.timedelta(days=1))
     body = {"amount": "200.00", "currency": "CNY", "reference": "HB-OLD", "received_on": received_on}
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
-    assert response.status_code == 400 and response.json()["code"] == "RECEIVED_BEFORE_LOAN"
-    assert [e["field"] for e in response.json()["errors"]] == ["received_on"]
+    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
+    assert [(e["field"], "started on" in e["message"]) for e in response.json()["errors"]] == [("received_on", True)]
     assert not Repayment.objects.exists() and not JournalEntry.objects.filter(reference__contains="HB-OLD").exists()
 
 
@@ -104,3 +104,12 @@ def test_a_timeline_shows_no_other_loans_payoff_release(accepted):
     assert release is not None
     assert not [e for e in loan_timeline(loan=first) if release.reference in e.reason]
     assert [e for e in loan_timeline(loan=second) if release.reference in e.reason]
+
+
+def test_one_answer_names_every_field_the_bank_got_wrong(bank_api, colent_loan):
+    body = {"amount": "1e2", "currency": "USD", "reference": "HB-ALL",
+            "received_on": str(colent_loan.start_date - datetime.timedelta(days=1))}
+    response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
+    assert response.status_code == 400
+    assert sorted(e["field"] for e in response.json()["errors"]) == ["amount", "currency", "received_on"]
+    assert not Repayment.objects.exists()
