@@ -76,7 +76,7 @@ def order_event_apply(*, order: PresaleOrder, event: str, actor, settled_amount=
                              method_kwargs=kwargs)
     if event == "settled" and order.settled_amount:
         settlement_sweep(order=order, actor=actor)
-    if event in ("refunded", "cancelled", "disputed"):
+    if event in ("refunded", "cancelled", "disputed", "dispute_resolved"):  # cover lost, or back (a call it opened cured)
         for loan in Loan.objects.filter(application__pledges__order=order, application__pledges__released_at__isnull=True):
             margin_call_review(loan=loan, as_of=business_date_today(), actor=actor,
                                reason=f"Pledged order {order.external_id} was {event}.")

@@ -82,12 +82,18 @@ def margin_call_review(*, loan: Loan, as_of: datetime.date, actor, reason: str,
 
 @transaction.atomic
 def margin_calls_enforce(*, as_of: datetime.date, actor="system:margin-calls", loan_ids: tuple[int, int] | None = None) -> int:
-    """Accelerate every loan (lo <= id < hi if `loan_ids`) whose margin call passed its deadline uncured; how many."""
+    """Accelerate every loan (lo <= id < hi if `loan_ids`) whose margin call passed its deadline uncured; how many.
+
+    The cover is checked again first: it can come back in ways no event reviews (a price the policy now supports).
+    """
     count = 0
     calls = MarginCall.objects.select_for_update().filter(state=MarginCallState.OPEN, deadline__lt=as_of)
     if loan_ids:
         calls = calls.filter(loan_id__gte=loan_ids[0], loan_id__lt=loan_ids[1])
-    for call in calls:
+    for call in calls.select_related("loan__merchant__lender"):
+        margin_call_review(loan=call.loan, as_of=as_of, actor=actor, reason="Covered again by the deadline")
+        if MarginCall.objects.filter(pk=call.pk, state=MarginCallState.CURED).exists():
+            continue
         loan_accelerate(loan=call.loan, as_of=as_of, actor=actor, reason=f"Margin call of {call.shortfall:,.2f} not cured")
         MarginCall.objects.filter(pk=call.pk).update(state=MarginCallState.ACCELERATED, closed_at=timezone.now())
         count += 1
@@ -120,6 +126,9 @@ def pledges_add(*, loan: Loan, order_ids: list, actor, as_of: datetime.date) -> 
     state = Loan.objects.values_list("state", flat=True).get(pk=loan.pk)
     if state not in (LoanState.ACTIVE, LoanState.OVERDUE):
         raise Conflict(f"Loan #{loan.pk} is {LoanState(state).label.lower()}; it takes no more pledges.", code="LOAN_CLOSED")
+    if loan.product != ProductKind.PRESALE_ADVANCE:  # a term loan is unsecured: orders pledged to it would be swept into it
+        raise Conflict(f"Loan #{loan.pk} is a term loan; only a pre-sale advance is lent against orders.",
+                       code="LOAN_NOT_SECURED")
     rows = {r.order.pk: r for r in borrowing_base_get(merchant=loan.merchant, as_of=as_of).orders}
     wanted = {int(i) for i in order_ids if str(i).isascii() and str(i).isdigit()}
     if not wanted:

@@ -14,6 +14,15 @@ METHODS = [*MONTHLY_METHODS, "bullet"]
 
 def quote(*, method, principal, annual_rate, start, term_months=None, maturity=None, day_count=None) -> dict:
     """The quote as the --json output shows it: amounts and the APR as decimal strings."""
+    try:
+        return _quote(method=method, principal=principal, annual_rate=annual_rate, start=start, term_months=term_months,
+                      maturity=maturity, day_count=day_count)
+    except (ValueError, OverflowError) as exc:  # a due date past what the calendar holds (the forms check it first)
+        raise ValidationFailed("A loan starting then would fall due after the last date the calendar holds "
+                               "(31 December 9999); choose an earlier start.") from exc
+
+
+def _quote(*, method, principal, annual_rate, start, term_months, maturity, day_count) -> dict:
     if method == "bullet":
         if maturity is None:
             if term_months is None:

@@ -39,7 +39,8 @@ def test_every_night_s_accrual_is_kept_per_loan_and_adds_up_to_what_the_loan_acc
     nights = list(NightlyAccrual.objects.filter(loan=loan))
     installment = loan.installments.get()
     own_interest, own_penalty = _own_accruals(loan)
-    assert sum((n.interest + n.fee for n in nights), ZERO) + own_interest == installment.interest_accrued + installment.fee_accrued
+    accrued = installment.interest_accrued + installment.fee_accrued
+    assert sum((n.interest + n.fee for n in nights), ZERO) + own_interest == accrued
     assert sum((n.penalty for n in nights), ZERO) + own_penalty == installment.penalty_accrued > 0
     assert paid_on not in {n.business_date for n in nights}  # the payment accrued its own day, end of day nothing
     chunk_entries = {f"eod:{n.business_date}:{step}:{n.chunk_start}" for n in nights

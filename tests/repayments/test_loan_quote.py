@@ -104,6 +104,10 @@ def test_table_without_json():
     ["--method", "bullet", *BASE, "--maturity", "2026-01-01"],  # before the start
     ["--method", "bullet", *BASE, "--maturity", "soon"],
     ["--method", "bullet", *BASE, "--term-months", "3", "--day-count", "30/360"],
+    # Due dates past 31 December 9999
+    ["--method", "bullet", "--principal", "1000.00", "--annual-rate", "0.12", "--start", "9999-12-01", "--term-months", "1"],
+    ["--method", "equal_installment", "--principal", "1000.00", "--annual-rate", "0.12", "--start", "9999-06-01",
+     "--term-months", "12"],
 ])
 def test_bad_arguments_raise_command_error(args):
     with pytest.raises(CommandError):

@@ -80,3 +80,32 @@ def test_a_term_loan_has_no_orders_to_cover_it_and_gets_no_margin_call(term_loan
     assert not MarginCall.objects.filter(loan=loan).exists()
     assert margin_calls_enforce(as_of=due + datetime.timedelta(days=30)) == 0
     assert Loan.objects.get(pk=loan.pk).maturity_date == loan.maturity_date
+
+
+def test_a_resolved_dispute_cures_the_margin_call_it_opened(loan):
+    order = loan.application.orders.order_by("pk").first()
+    order_event_apply(order=order, event="disputed", actor="api:marketplace")
+    call = MarginCall.objects.get(loan=loan, state=MarginCallState.OPEN)
+    order_event_apply(order=PresaleOrder.objects.get(pk=order.pk), event="dispute_resolved", actor="api:marketplace")
+    assert MarginCall.objects.get(pk=call.pk).state == MarginCallState.CURED
+    assert margin_calls_enforce(as_of=call.deadline + datetime.timedelta(days=1)) == 0
+    assert Loan.objects.get(pk=loan.pk).maturity_date == loan.maturity_date  # not accelerated
+
+
+def test_a_call_whose_cover_came_back_unnoticed_is_cured_at_the_deadline_not_enforced(loan):
+    order = _refund_one(loan)
+    call = MarginCall.objects.get(loan=loan)
+    PresaleOrder.objects.filter(pk=order.pk).update(state="paid")  # cover back without an event that reviews it
+    assert margin_calls_enforce(as_of=call.deadline + datetime.timedelta(days=1)) == 0
+    assert MarginCall.objects.get(pk=call.pk).state == MarginCallState.CURED
+    assert Loan.objects.get(pk=loan.pk).maturity_date == loan.maturity_date
+
+
+def test_orders_cannot_be_pledged_to_a_term_loan(term_loan, open_orders):
+    from apps.core.errors import Conflict
+
+    loan = term_loan("12000.00", 12)
+    (order,) = open_orders(loan.merchant, 1)
+    with pytest.raises(Conflict) as refused:
+        pledges_add(loan=loan, order_ids=[order.pk], actor="m", as_of=TODAY)
+    assert refused.value.code == "LOAN_NOT_SECURED" and not Pledge.objects.filter(order=order).exists()
