@@ -31,13 +31,36 @@ def offer_terms_price(*, application: FinancingApplication, policy, as_of: datet
     return _presale_advance(application, product, annual_rate, as_of)
 
 
-def _presale_advance(application, product, annual_rate: Decimal, as_of: datetime.date) -> dict:
-    """A bullet at the latest expected settlement of the pledged orders plus the product's grace days."""
+def offer_terms_from(*, application: FinancingApplication, offer, on: datetime.date) -> dict:
+    """The accepted offer's terms as they run from `on`, the day the money goes out.
+
+    A disbursement can wait days after the offer (cash short, a partner bank yet to take its share); the loan
+    must not charge for the days before it. From a later day the offer is priced again at its own rate: a term loan
+    runs its months from `on`; an advance still falls due at its orders' latest settlement plus grace, and its fee,
+    which accrues over the advance's days as interest does, is the offer's for each of the days left.
+    """
+    keys = ("annual_rate", "day_count", "interest", "fee", "total_cost", "apr", "start_date", "maturity_date", "schedule")
+    if on <= offer.start_date:
+        return {key: getattr(offer, key) for key in keys}
+    product = application.product
+    if product.is_term_loan:
+        return _term_loan(application, product, offer.annual_rate, on)
+    days_left = (_advance_maturity(application, product, on) - on).days
+    fee = min(offer.fee, quantize(offer.fee * days_left / (offer.maturity_date - offer.start_date).days))
+    return _presale_advance(application, product, offer.annual_rate, on, fee=fee)
+
+
+def _advance_maturity(application, product, as_of: datetime.date) -> datetime.date:
     latest = max(o.expected_settlement_date for o in application.orders.all())
-    maturity = max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=product.grace_days)
+    return max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=product.grace_days)
+
+
+def _presale_advance(application, product, annual_rate: Decimal, as_of: datetime.date, fee: Decimal | None = None) -> dict:
+    """A bullet at the latest expected settlement of the pledged orders plus the product's grace days."""
+    maturity = _advance_maturity(application, product, as_of)
     (installment,) = schedule_bullet(principal=application.amount, annual_rate=annual_rate, start=as_of,
                                      maturity=maturity, day_count=product.day_count)
-    fee = quantize(application.amount * product.fee_rate)
+    fee = quantize(application.amount * product.fee_rate) if fee is None else fee
     repay = installment.total + fee  # the fee is paid at maturity, never deducted from the principal
     return {
         "principal": application.amount, "annual_rate": annual_rate, "day_count": product.day_count,

@@ -118,3 +118,46 @@ def test_racing_disbursements_never_lend_more_cash_than_there_is(lender_funded, 
     assert sum(1 for r in results if r) == 3 and len(results) == 8
     assert balances_by_code_get(lender=lender)[Acct.CASH] == D("600.00")
     assert trial_balance_all_currencies_zero(lender=lender)
+
+
+def test_a_loan_disbursed_days_after_its_offer_runs_from_the_day_the_money_went_out(accepted, lender):
+    import datetime
+    from unittest import mock
+
+    from apps.core.audit import audit_trail_for
+    from apps.ledger.models import JournalEntry
+    from apps.repayments.selectors import payoff_quote
+
+    application = accepted("1000.00")
+    offer = application.offer
+    later = TODAY + datetime.timedelta(days=10)
+    with mock.patch("django.utils.timezone.localdate", return_value=later):
+        loan = loan_disburse(application=application, actor="treasurer")
+        quote = payoff_quote(loan=loan, on=later)
+    assert (loan.start_date, loan.maturity_date) == (later, offer.maturity_date)  # still due when its orders settle
+    assert quote["interest"] == 0 and quote["fee"] == 0  # nothing owed for the days before the money went out
+    installment = loan.installments.get()
+    days, offered_days = (offer.maturity_date - later).days, (offer.maturity_date - offer.start_date).days
+    assert installment.interest_due < offer.interest and installment.fee_due == round(offer.fee * days / offered_days, 2)
+    assert loan.apr * 100 <= 24 and loan.apr != offer.apr  # priced again: the fee over fewer days
+    assert set(JournalEntry.objects.filter(reference__startswith=f"disbursement:{application.pk}:")
+               .values_list("business_date", flat=True)) == {later}
+    assert "terms_dated_from_disbursement" in [e.action for e in audit_trail_for(loan)]
+
+
+def test_a_term_loan_disbursed_late_runs_its_months_from_that_day(term_merchant):
+    import datetime
+    from unittest import mock
+
+    from apps.financing.application_services import term_loan_apply
+    from apps.repayments.schedules import add_months
+
+    application = term_loan_apply(merchant=term_merchant, product="term_equal_installment", amount="12000.00",
+                                  term_months=12, actor="m", as_of=TODAY)
+    offer_accept(application=application, actor="m")
+    later = TODAY + datetime.timedelta(days=5)
+    with mock.patch("django.utils.timezone.localdate", return_value=later):
+        loan = loan_disburse(application=application, actor="treasurer")
+    rows = list(loan.installments.order_by("number"))
+    assert rows[0].due_date == add_months(later, 1) and loan.maturity_date == add_months(later, 12)
+    assert sum(r.interest_due for r in rows) == application.offer.interest  # the same months, the same price
