@@ -8,10 +8,11 @@ policy by risk grade; everything else about the shape of the loan comes from the
 import datetime
 from decimal import Decimal
 
+from apps.core.errors import DomainError
 from apps.core.money import quantize, to_decimal
 from apps.repayments.apr import apr_irr, schedule_cash_flows
 from apps.repayments.quotes import MONTHLY_METHODS
-from apps.repayments.schedules import schedule_bullet
+from apps.repayments.schedules import add_months, schedule_bullet
 
 from .models import DEFAULT_ANNUAL_RATES, FinancingApplication
 
@@ -35,37 +36,47 @@ def offer_terms_from(*, application: FinancingApplication, offer, on: datetime.d
     """The accepted offer's terms as they run from `on`, the day the money goes out.
 
     A disbursement can wait days after the offer (cash short, a partner bank yet to take its share); the loan
-    must not charge for the days before it. From a later day the offer is priced again at its own rate: a term loan
-    runs its months from `on`; an advance still falls due at its orders' latest settlement plus grace, and its fee,
-    which accrues over the advance's days as interest does, is the offer's for each of the days left.
+    must not charge for the days before it. So from a later day the contract is kept and only re-dated, whatever
+    the product has become since: a term loan's installments keep their amounts (a monthly schedule's figures do
+    not depend on its dates) and fall due month by month from `on`; an advance keeps its maturity and day count,
+    its interest runs from `on`, and its fee, which accrues over the advance's days as interest does, is the
+    offer's for each of the days left.
     """
     keys = ("annual_rate", "day_count", "interest", "fee", "total_cost", "apr", "start_date", "maturity_date", "schedule")
+    terms = {key: getattr(offer, key) for key in keys}
     if on <= offer.start_date:
-        return {key: getattr(offer, key) for key in keys}
-    product = application.product
-    if product.is_term_loan:
-        return _term_loan(application, product, offer.annual_rate, on)
-    days_left = (_advance_maturity(application, product, on) - on).days
-    fee = min(offer.fee, quantize(offer.fee * days_left / (offer.maturity_date - offer.start_date).days))
-    return _presale_advance(application, product, offer.annual_rate, on, fee=fee)
+        return terms
+    if on >= offer.maturity_date:
+        raise DomainError(f"This offer fell due on {offer.maturity_date.isoformat()}; it can no longer be disbursed.",
+                          code="OFFER_LAPSED")
+    if application.product.is_term_loan:
+        schedule = [{**row, "due_date": str(add_months(on, n))} for n, row in enumerate(offer.schedule, start=1)]
+        flows = [(on, offer.principal)] + [(add_months(on, n), -to_decimal(row["total"]))
+                                           for n, row in enumerate(schedule, start=1)]
+        return {**terms, "apr": apr_irr(flows), "start_date": on, "maturity_date": add_months(on, len(schedule)),
+                "schedule": schedule}
+    days, offered_days = (offer.maturity_date - on).days, (offer.maturity_date - offer.start_date).days
+    fee = min(offer.fee, quantize(offer.fee * days / offered_days))
+    return _bullet_terms(principal=offer.principal, annual_rate=offer.annual_rate, day_count=offer.day_count, start=on,
+                         maturity=offer.maturity_date, fee=fee)
 
 
-def _advance_maturity(application, product, as_of: datetime.date) -> datetime.date:
-    latest = max(o.expected_settlement_date for o in application.orders.all())
-    return max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=product.grace_days)
-
-
-def _presale_advance(application, product, annual_rate: Decimal, as_of: datetime.date, fee: Decimal | None = None) -> dict:
+def _presale_advance(application, product, annual_rate: Decimal, as_of: datetime.date) -> dict:
     """A bullet at the latest expected settlement of the pledged orders plus the product's grace days."""
-    maturity = _advance_maturity(application, product, as_of)
-    (installment,) = schedule_bullet(principal=application.amount, annual_rate=annual_rate, start=as_of,
-                                     maturity=maturity, day_count=product.day_count)
-    fee = quantize(application.amount * product.fee_rate) if fee is None else fee
+    latest = max(o.expected_settlement_date for o in application.orders.all())
+    maturity = max(latest, as_of + datetime.timedelta(days=1)) + datetime.timedelta(days=product.grace_days)
+    return _bullet_terms(principal=application.amount, annual_rate=annual_rate, day_count=product.day_count, start=as_of,
+                         maturity=maturity, fee=quantize(application.amount * product.fee_rate))
+
+
+def _bullet_terms(*, principal, annual_rate, day_count, start, maturity, fee) -> dict:
+    (installment,) = schedule_bullet(principal=principal, annual_rate=annual_rate, start=start, maturity=maturity,
+                                     day_count=day_count)
     repay = installment.total + fee  # the fee is paid at maturity, never deducted from the principal
     return {
-        "principal": application.amount, "annual_rate": annual_rate, "day_count": product.day_count,
+        "principal": principal, "annual_rate": annual_rate, "day_count": day_count,
         "interest": installment.interest, "fee": fee, "total_cost": installment.interest + fee,
-        "apr": apr_irr([(as_of, application.amount), (maturity, -repay)]), "start_date": as_of, "maturity_date": maturity,
+        "apr": apr_irr([(start, principal), (maturity, -repay)]), "start_date": start, "maturity_date": maturity,
         "schedule": [{"due_date": str(maturity), "principal": str(installment.principal),
                       "interest": str(installment.interest), "fee": str(fee), "total": str(repay)}],
     }

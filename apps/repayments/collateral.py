@@ -87,14 +87,17 @@ def margin_calls_enforce(*, as_of: datetime.date, actor="system:margin-calls", l
     The cover is checked again first: it can come back in ways no event reviews (a price the policy now supports).
     """
     count = 0
-    calls = MarginCall.objects.select_for_update().filter(state=MarginCallState.OPEN, deadline__lt=as_of)
+    # Only the calls: the loan's locks come in the services below, and a lock on the lender's row would hold every
+    # posting of the lender (its entries' keys point at it) until this chunk commits.
+    calls = MarginCall.objects.select_for_update(of=("self",)).filter(state=MarginCallState.OPEN, deadline__lt=as_of)
     if loan_ids:
         calls = calls.filter(loan_id__gte=loan_ids[0], loan_id__lt=loan_ids[1])
     for call in calls.select_related("loan__merchant__lender"):
         margin_call_review(loan=call.loan, as_of=as_of, actor=actor, reason="Covered again by the deadline")
-        if MarginCall.objects.filter(pk=call.pk, state=MarginCallState.CURED).exists():
+        state, shortfall = MarginCall.objects.values_list("state", "shortfall").get(pk=call.pk)  # as the review left it
+        if state == MarginCallState.CURED:
             continue
-        loan_accelerate(loan=call.loan, as_of=as_of, actor=actor, reason=f"Margin call of {call.shortfall:,.2f} not cured")
+        loan_accelerate(loan=call.loan, as_of=as_of, actor=actor, reason=f"Margin call of {shortfall:,.2f} not cured")
         MarginCall.objects.filter(pk=call.pk).update(state=MarginCallState.ACCELERATED, closed_at=timezone.now())
         count += 1
     return count

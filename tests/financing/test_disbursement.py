@@ -161,3 +161,21 @@ def test_a_term_loan_disbursed_late_runs_its_months_from_that_day(term_merchant)
     rows = list(loan.installments.order_by("number"))
     assert rows[0].due_date == add_months(later, 1) and loan.maturity_date == add_months(later, 12)
     assert sum(r.interest_due for r in rows) == application.offer.interest  # the same months, the same price
+
+
+def test_a_product_edited_after_acceptance_does_not_change_a_late_disbursed_loan(accepted):
+    import datetime
+    from unittest import mock
+
+    from apps.financing.models import LoanProduct
+
+    application = accepted("1000.00")
+    offer = application.offer
+    # The lender admin edits the advance product after the merchant accepted (new applications only).
+    LoanProduct.objects.filter(pk=application.product_id).update(grace_days=30, day_count="ACT/365")
+    later = TODAY + datetime.timedelta(days=2)
+    with mock.patch("django.utils.timezone.localdate", return_value=later):
+        loan = loan_disburse(application=application, actor="treasurer")
+    # The accepted contract: its day count, due when the offer said, no more interest than offered for fewer days.
+    assert (loan.day_count, loan.maturity_date) == (offer.day_count, offer.maturity_date)
+    assert loan.installments.get().interest_due <= offer.interest
