@@ -69,9 +69,9 @@ def _flatten(detail, path=""):
         return [e for key, value in detail.items() for e in _flatten(value, f"{path}.{key}" if path else str(key))]
     if isinstance(detail, list):
         if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
-            return [{"field": path or None, "message": str(item)} for item in detail]
+            return [{"field": path or None, "message": str(item), "code": getattr(item, "code", None)} for item in detail]
         return [e for i, item in enumerate(detail) for e in _flatten(item, f"{path}.{i}" if path else str(i))]
-    return [{"field": path or None, "message": str(detail)}]
+    return [{"field": path or None, "message": str(detail), "code": getattr(detail, "code", None)}]
 
 
 def problem_exception_handler(exc, context):
@@ -91,6 +91,10 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors[:5])
+        # One rule of the domain refused it (RECEIVED_BEFORE_LOAN, say): its code, as when a service raises it.
+        domain_codes = {e["code"] for e in errors if e["code"] and e["code"].isupper()}
+        if len(domain_codes) == 1 and len(errors) == 1:
+            code = domain_codes.pop()
     else:
         errors = None
         detail = str(exc.detail)

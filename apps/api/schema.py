@@ -38,7 +38,9 @@ _PROBLEM = {
         "instance": {"type": "string"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "row": {"type": "integer", "nullable": True}, "field": {"type": "string", "nullable": True},
-            "message": {"type": "string"}}}},
+            "message": {"type": "string"},
+            "code": {"type": "string", "nullable": True,
+                     "description": "Why, for a program: e.g. required, invalid, max_value, RECEIVED_BEFORE_LOAN"}}}},
     },
     "required": ["type", "title", "status", "detail", "code"],
 }

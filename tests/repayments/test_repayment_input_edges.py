@@ -70,8 +70,9 @@ def test_the_bank_cannot_date_a_repayment_before_the_loan(bank_api, colent_loan,
         received_on = str(colent_loan.start_date - datetime.timedelta(days=1))
     body = {"amount": "200.00", "currency": "CNY", "reference": "HB-OLD", "received_on": received_on}
     response = bank_api.post(f"/api/v1/loans/{colent_loan.pk}/repayments/", body, format="json")
-    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
-    assert [(e["field"], "started on" in e["message"]) for e in response.json()["errors"]] == [("received_on", True)]
+    assert response.status_code == 400 and response.json()["code"] == "RECEIVED_BEFORE_LOAN"
+    assert [(e["field"], e["code"], "started on" in e["message"]) for e in response.json()["errors"]] == [
+        ("received_on", "RECEIVED_BEFORE_LOAN", True)]
     assert not Repayment.objects.exists() and not JournalEntry.objects.filter(reference__contains="HB-OLD").exists()
 
 
