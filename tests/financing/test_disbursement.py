@@ -179,3 +179,20 @@ def test_a_product_edited_after_acceptance_does_not_change_a_late_disbursed_loan
     # The accepted contract: its day count, due when the offer said, no more interest than offered for fewer days.
     assert (loan.day_count, loan.maturity_date) == (offer.day_count, offer.maturity_date)
     assert loan.installments.get().interest_due <= offer.interest
+
+
+def test_the_merchant_and_staff_see_that_a_late_loan_runs_from_its_disbursement(accepted, client, staff):
+    import datetime
+    from unittest import mock
+
+    from apps.accounts.models import Role, User
+
+    application = accepted("1000.00")
+    later = TODAY + datetime.timedelta(days=4)
+    with mock.patch("django.utils.timezone.localdate", return_value=later):
+        loan_disburse(application=application, actor="treasurer")
+    said = f"the loan runs from {later.isoformat()}"
+    client.force_login(User.objects.filter(merchant=application.merchant).first())
+    assert said in client.get(f"/portal/applications/{application.pk}/").content.decode()
+    client.force_login(staff[Role.CREDIT_OFFICER])
+    assert said in client.get(f"/backoffice/applications/{application.pk}/").content.decode()
