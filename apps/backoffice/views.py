@@ -16,7 +16,7 @@ from apps.collections.selectors import case_queue_list, write_offs_pending_list
 from apps.core.audit import audit_trail_for
 from apps.core.calendar import business_date_today
 from apps.core.feedback import call_and_tell, form_problems
-from apps.financing.application_services import application_review
+from apps.financing.application_services import accepted_offer_withdraw, application_review
 from apps.financing.disbursement import disbursement_attempt
 from apps.financing.models import ApplicationState
 from apps.financing.selectors import applications_for_lender, merchant_owed_get, referral_queue_list
@@ -170,6 +170,14 @@ def application_detail(request, application_id: int):
             else:
                 messages.error(request, waiting)
         return redirect("backoffice:application", application_id=application.pk)
+    if request.method == "POST" and request.POST.get("decision") == "withdraw_accepted":
+        if not request.user.has_role(Role.CREDIT_OFFICER):
+            messages.error(request, "Only a credit officer may withdraw an accepted offer.")
+        else:
+            call_and_tell(request, lambda: accepted_offer_withdraw(application=application, actor=request.user,
+                                                                   reason=request.POST.get("note", "")),
+                          "Offer withdrawn; its orders are free again.")
+        return redirect("backoffice:application", application_id=application.pk)
     if request.method == "POST":
         if not request.user.has_role(Role.CREDIT_OFFICER):
             messages.error(request, "Only a credit officer may decide an application.")
@@ -185,6 +193,7 @@ def application_detail(request, application_id: int):
         "owed": merchant_owed_get(merchant=merchant), "timeline": audit_trail_for(application),
         "can_decide": request.user.has_role(Role.CREDIT_OFFICER),
         "can_disburse": request.user.has_role(Role.TREASURER, Role.CREDIT_OFFICER),
+        "can_withdraw": request.user.has_role(Role.CREDIT_OFFICER),
         "share": getattr(application, "share_offer", None), "loan": getattr(application, "loan", None),
     })
 

@@ -23,8 +23,10 @@ from .models import (
     DecisionResult,
     FinancingApplication,
     Offer,
+    PartnerShareOffer,
     Pledge,
     RuleOutcome,
+    ShareOfferState,
 )
 from .pricing import offer_terms_price
 from .products import presale_product_get, product_limits_check, term_product_get
@@ -204,6 +206,27 @@ def offers_expire(*, now=None) -> int:
 
 def application_withdraw(*, application: FinancingApplication, actor) -> None:
     transition_apply(instance=application, transition="withdraw", actor=actor, reason="Withdrawn by the merchant.")
+
+
+@transaction.atomic
+def accepted_offer_withdraw(*, application: FinancingApplication, actor, reason: str) -> FinancingApplication:
+    """A credit officer withdraws an accepted offer that will not be disbursed: its orders are freed, and the partner
+    bank's share, answered or not, is withdrawn too (it stops counting against the agreement's limit)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why the accepted offer is withdrawn.", code="REASON_REQUIRED")
+    # The application's lock first, as a disbursement takes it: one of the two finds the other done.
+    application = FinancingApplication.objects.select_for_update(of=("self",)).get(pk=application.pk)
+    transition_apply(instance=application, transition="withdraw_accepted", actor=actor, reason=reason)
+    pledges_release(application=application, actor=actor, reason=reason)
+    share = PartnerShareOffer.objects.select_for_update().filter(
+        application=application, state__in=(ShareOfferState.OFFERED, ShareOfferState.ACCEPTED)).first()
+    if share is not None:
+        share.state = ShareOfferState.WITHDRAWN
+        share.save(update_fields=["state"])
+        audit_record(actor=actor, action="share_withdrawn", subject=application, reason=reason,
+                     data={"bank": share.partner_bank.code, "amount": str(share.amount)})
+    return application
 
 
 @transaction.atomic

@@ -274,6 +274,12 @@ class FinancingApplication(FSMModelMixin, models.Model):
     def withdraw(self):
         pass
 
+    # An accepted offer that will not be disbursed (cash or a bank's share never came, its APR now above the ceiling).
+    @transition(field=state, source=ApplicationState.OFFER_ACCEPTED, target=ApplicationState.WITHDRAWN,
+                permission=_is_credit_officer)
+    def withdraw_accepted(self):
+        pass
+
     def _decided(self, note: str):
         self.decided_at = timezone.now()
         self.decision_note = note
@@ -367,6 +373,7 @@ class ShareOfferState(models.TextChoices):
     OFFERED = "offered", "Offered"
     ACCEPTED = "accepted", "Accepted"
     DECLINED = "declined", "Declined"
+    WITHDRAWN = "withdrawn", "Withdrawn: the loan was not made"
 
 
 class PartnerShareOffer(models.Model):
