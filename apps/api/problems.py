@@ -79,7 +79,7 @@ def problem_exception_handler(exc, context):
     instance = request.get_full_path() if request is not None else ""
     if isinstance(exc, DomainError):
         return problem_response(status=exc.status, code=exc.code, title=exc.title, detail=exc.message,
-                                instance=instance, errors=exc.errors)
+                                instance=instance, errors=[{**error, "code": error.get("code")} for error in exc.errors])
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

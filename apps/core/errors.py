@@ -26,7 +26,7 @@ class ValidationFailed(DomainError):
     @classmethod
     def of_field(cls, field: str, message: str, *, code: str) -> "ValidationFailed":
         """One input is wrong: the API names it in errors[], as it does for a field its serializer refuses."""
-        return cls(message, code=code, errors=[{"field": field, "message": message}])
+        return cls(message, code=code, errors=[{"field": field, "message": message, "code": code}])
 
 
 class NotFound(DomainError):

@@ -217,7 +217,8 @@ def accepted_offer_withdraw(*, application: FinancingApplication, actor, reason:
         raise ValidationFailed("Say why the accepted offer is withdrawn.", code="REASON_REQUIRED")
     # The application's lock first, as a disbursement takes it: one of the two finds the other done.
     application = FinancingApplication.objects.select_for_update(of=("self",)).get(pk=application.pk)
-    transition_apply(instance=application, transition="withdraw_accepted", actor=actor, reason=reason)
+    transition_apply(instance=application, transition="withdraw_accepted", actor=actor, reason=reason,
+                     update_fields=("decision_note",), method_kwargs={"note": f"Withdrawn by the lender: {reason}"})
     pledges_release(application=application, actor=actor, reason=reason)
     share = PartnerShareOffer.objects.select_for_update().filter(
         application=application, state__in=(ShareOfferState.OFFERED, ShareOfferState.ACCEPTED)).first()

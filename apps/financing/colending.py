@@ -61,6 +61,8 @@ def share_offer_create(*, application: FinancingApplication, as_of) -> PartnerSh
 def share_offer_answer(*, offer_id: int, partner_bank, accept: bool, actor: str) -> PartnerShareOffer:
     """The bank accepts or declines its share; only offers made to this bank exist for it."""
     offer = PartnerShareOffer.objects.select_for_update().get(pk=offer_id, partner_bank=partner_bank)
+    if offer.state == ShareOfferState.WITHDRAWN:  # not an answer the bank gave: it must not go looking for one
+        raise Conflict("This share was withdrawn: the lender will not make the loan.", code="SHARE_WITHDRAWN")
     if offer.state != ShareOfferState.OFFERED:
         raise Conflict(f"This share was already {offer.get_state_display().lower()}.", code="SHARE_ALREADY_ANSWERED")
     return _answer(offer=offer, accept=accept, actor=actor)

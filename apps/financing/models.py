@@ -277,8 +277,8 @@ class FinancingApplication(FSMModelMixin, models.Model):
     # An accepted offer that will not be disbursed (cash or a bank's share never came, its APR now above the ceiling).
     @transition(field=state, source=ApplicationState.OFFER_ACCEPTED, target=ApplicationState.WITHDRAWN,
                 permission=_is_credit_officer)
-    def withdraw_accepted(self):
-        pass
+    def withdraw_accepted(self, note: str = ""):
+        self.decision_note = note  # the merchant reads why on the application's page
 
     def _decided(self, note: str):
         self.decided_at = timezone.now()

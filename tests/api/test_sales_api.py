@@ -45,7 +45,7 @@ def test_one_bad_row_rejects_the_whole_batch_with_its_row_number(marketplace_api
     body = problem(response)
     assert body["code"] == "SALES_ROWS_INVALID"
     assert body["detail"] == "1 row(s) have problems; nothing was imported."
-    assert body["errors"] == [{"row": 2, "field": "gross_sales", "message": "'lots' is not an amount"}]
+    assert body["errors"] == [{"row": 2, "field": "gross_sales", "message": "'lots' is not an amount", "code": None}]
     assert _nothing_imported()
 
 
@@ -85,7 +85,8 @@ def test_a_day_sent_twice_in_one_batch_is_refused(marketplace_api, sales_url):
     response = marketplace_api.post(sales_url, {"rows": [sales_row(day), sales_row(days_ago(2)), sales_row(day)]},
                                     format="json")
     assert response.status_code == 400
-    assert problem(response)["errors"] == [{"row": 3, "field": "date", "message": f"{day} already appears on row 1"}]
+    assert problem(response)["errors"] == [{"row": 3, "field": "date", "message": f"{day} already appears on row 1",
+                                            "code": None}]
     assert _nothing_imported()
 
 

@@ -28,7 +28,7 @@ def test_a_bad_row_rejects_the_batch_with_row_messages(marketplace_api, orders_u
     assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "ORDER_ROWS_INVALID"
     assert response.json()["errors"] == [{"row": 2, "field": "currency",
-                                          "message": "USD is not accepted; orders must be in CNY"}]
+                                          "message": "USD is not accepted; orders must be in CNY", "code": None}]
     assert not PresaleOrder.objects.exists()
 
 
