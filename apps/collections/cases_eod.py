@@ -85,10 +85,11 @@ judged AS (
     RETURNING p.id AS promise_id, p.case_id, p.state AS outcome, p.amount, p.promised_date, p.received,
               d.loan_id, d.lender_id
 ),
-cases AS (
+cases AS (  -- a kept promise resolves the case only if it left the loan caught up; otherwise the case goes on
     UPDATE collections_collectioncase c
-    SET state = CASE j.outcome WHEN 'kept' THEN 'resolved' ELSE 'in_progress' END,
-        closed_on = CASE j.outcome WHEN 'kept' THEN %(d)s::date END,
+    SET state = CASE WHEN j.outcome = 'kept' AND l.state NOT IN ('overdue', 'defaulted') THEN 'resolved'
+                     ELSE 'in_progress' END,
+        closed_on = CASE WHEN j.outcome = 'kept' AND l.state NOT IN ('overdue', 'defaulted') THEN %(d)s::date END,
         broken_promises = c.broken_promises + CASE j.outcome WHEN 'broken' THEN 1 ELSE 0 END,
         overdue_amount = CASE j.outcome WHEN 'broken' THEN o.amount ELSE c.overdue_amount END,
         dpd = CASE j.outcome WHEN 'broken' THEN {_DPD} ELSE c.dpd END,
@@ -113,7 +114,8 @@ def promises_review(chunk: Chunk) -> int:
     """Judge the open promises whose date passed before the business date (returns promises + cases changed).
 
     Kept when the repayments on the loan since the promise (total now − total then) reach the promised
-    amount. A promise whose case has meanwhile resolved or closed is judged too but moves no case.
+    amount; the case is resolved if that left the loan caught up, and otherwise stays with its collector
+    (in progress). A promise whose case has meanwhile resolved or closed is judged too but moves no case.
     """
     return _execute(_PROMISES_SQL, chunk)
 

@@ -82,6 +82,10 @@ def recovery_post(*, loan: Loan, amount: Decimal, source: str, reference: str, a
 
 def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
     """A recovery is money received after the write-off; before it, it was a repayment of the live loan."""
+    today = business_date_today()
+    if received_on > today:
+        raise ValidationFailed.of_field("received_on", f"A recovery cannot be received after today ({today.isoformat()}).",
+                                        code="FUTURE_DATED")
     # The day the books wrote it off: the write-off's entries are dated it (services.write_off_approve).
     written_off_on = JournalEntry.objects.filter(lender_id=loan.merchant.lender_id,
                                                  reference__startswith=f"write-off:{loan.pk}:").aggregate(

@@ -105,17 +105,18 @@ def test_a_broken_promise_puts_the_case_back_in_progress_higher_in_the_queue(ope
     assert cases_update(chunk(TODAY + 4 * DAY)) == 0  # the refresh agrees with the boosted priority
 
 
-def test_a_kept_promise_resolves_the_case(loan, open_case, collector):
+def test_a_kept_promise_that_catches_the_loan_up_resolves_the_case(loan, open_case, collector):
     case = open_case(dpd=10)
     repayment_post(loan=loan, amount=D("100.00"), source="portal", reference="before", actor="m", received_on=TODAY)
     promise = promise_record(case=case, actor=collector, amount=D("250.00"), promised_date=TODAY + DAY, today=TODAY)
     assert promise.paid_before == D("100.00")  # money before the promise does not count towards it
-    repayment_post(loan=loan, amount=D("250.00"), source="portal", reference="after", actor="m", received_on=TODAY + DAY)
+    everything = owed_when_due(loan)  # more than is left: the loan is repaid (the rest is the merchant's credit)
+    repayment_post(loan=loan, amount=everything, source="portal", reference="after", actor="m", received_on=TODAY + DAY)
 
     assert promises_review(chunk(TODAY + 2 * DAY)) == 2
     promise.refresh_from_db()
     case.refresh_from_db()
-    assert (promise.state, promise.received) == ("kept", D("250.00"))
+    assert (promise.state, promise.received) == ("kept", everything)
     assert (case.state, case.closed_on, case.broken_promises) == ("resolved", TODAY + 2 * DAY, 0)
     assert _audits(case, "promise_kept")
 
