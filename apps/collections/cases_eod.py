@@ -87,9 +87,8 @@ judged AS (
 ),
 cases AS (  -- a kept promise resolves the case only if it left the loan caught up; otherwise the case goes on
     UPDATE collections_collectioncase c
-    SET state = CASE WHEN j.outcome = 'kept' AND l.state NOT IN ('overdue', 'defaulted') THEN 'resolved'
-                     ELSE 'in_progress' END,
-        closed_on = CASE WHEN j.outcome = 'kept' AND l.state NOT IN ('overdue', 'defaulted') THEN %(d)s::date END,
+    SET state = CASE WHEN r.resolves THEN 'resolved' ELSE 'in_progress' END,
+        closed_on = CASE WHEN r.resolves THEN %(d)s::date END,
         broken_promises = c.broken_promises + CASE j.outcome WHEN 'broken' THEN 1 ELSE 0 END,
         overdue_amount = CASE j.outcome WHEN 'broken' THEN o.amount ELSE c.overdue_amount END,
         dpd = CASE j.outcome WHEN 'broken' THEN {_DPD} ELSE c.dpd END,
@@ -97,6 +96,7 @@ cases AS (  -- a kept promise resolves the case only if it left the loan caught 
         priority = CASE j.outcome WHEN 'broken' THEN {priority_sql("o.amount", _DPD, "c.broken_promises + 1")}
                    ELSE c.priority END
     FROM judged j JOIN repayments_loan l ON l.id = j.loan_id {_OVERDUE_LATERAL}
+    CROSS JOIN LATERAL (SELECT j.outcome = 'kept' AND l.state NOT IN ('overdue', 'defaulted') AS resolves) r
     LEFT JOIN policy p ON p.lender_id = j.lender_id
     WHERE c.id = j.case_id AND c.state = 'promise_to_pay'
     RETURNING c.id, c.state, j.outcome, j.promise_id, j.amount, j.promised_date, j.received

@@ -22,6 +22,7 @@ from apps.ledger.models import Acct, EntryKind, JournalEntry
 from apps.ledger.posting import amount_check, cr, dr, post_locked
 from apps.merchants.models import Merchant
 from apps.repayments.models import Loan, LoanState, RepaymentSource
+from apps.repayments.services import received_on_check
 from apps.repayments.shares import lender_part
 
 from .models import Recovery, WriteOffRequest, WriteOffState
@@ -94,6 +95,4 @@ def _received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
         raise ValidationFailed.of_field("received_on", f"Loan #{loan.pk} was written off on {written_off_on.isoformat()}; "
                                         f"money received on {received_on.isoformat()}, before that, is not a recovery.",
                                         code="RECEIVED_BEFORE_WRITE_OFF")
-    if loan.start_date and received_on < loan.start_date:
-        raise ValidationFailed.of_field("received_on", f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a "
-                                        "recovery cannot be received before it.", code="RECEIVED_BEFORE_LOAN")
+    received_on_check(loan=loan, received_on=received_on, what="recovery")

@@ -31,6 +31,11 @@ class _Entry:
     description: str
 
 
+def eod_entry_reference(*, business_date, step: str, first_loan: int) -> str:
+    """The reference of a chunk's entry for one step: what a loan's nightly accrual row points back to."""
+    return f"eod:{business_date.isoformat()}:{step}:{first_loan}"
+
+
 def eod_entry_post(*, chunk: Chunk, lender_id: int, step: str, lines: list[Line], kind: str, description: str) -> None:
     """One entry per lender, step and chunk (reference eod:<date>:<step>:<first loan id>), posted with the chunk's others."""
     if not lines:
@@ -54,5 +59,6 @@ def _entries_post(chunk: Chunk, entries: list[_Entry]) -> None:
         mine = [e for e in entries if e.lender_id == lender.pk]
         balance_rows_lock(lender=lender, codes={line.account for e in mine for line in e.lines})
         for e in mine:
-            post_locked(lender=lender, reference=f"eod:{chunk.business_date.isoformat()}:{e.step}:{chunk.lo}", lines=e.lines,
+            post_locked(lender=lender, lines=e.lines,
+                        reference=eod_entry_reference(business_date=chunk.business_date, step=e.step, first_loan=chunk.lo),
                         kind=e.kind, business_date=chunk.business_date, actor="system:eod", description=e.description)

@@ -50,11 +50,10 @@ def offer_terms_from(*, application: FinancingApplication, offer, on: datetime.d
         raise DomainError(f"This offer fell due on {offer.maturity_date.isoformat()}; it can no longer be disbursed.",
                           code="OFFER_LAPSED")
     if application.product.is_term_loan:
-        schedule = [{**row, "due_date": str(add_months(on, n))} for n, row in enumerate(offer.schedule, start=1)]
-        flows = [(on, offer.principal)] + [(add_months(on, n), -to_decimal(row["total"]))
-                                           for n, row in enumerate(schedule, start=1)]
-        return {**terms, "apr": apr_irr(flows), "start_date": on, "maturity_date": add_months(on, len(schedule)),
-                "schedule": schedule}
+        rows = [(add_months(on, n), row) for n, row in enumerate(offer.schedule, start=1)]  # (new due date, row)
+        flows = [(on, offer.principal)] + [(due, -to_decimal(row["total"])) for due, row in rows]
+        return {**terms, "apr": apr_irr(flows), "start_date": on, "maturity_date": rows[-1][0],
+                "schedule": [{**row, "due_date": str(due)} for due, row in rows]}
     days, offered_days = (offer.maturity_date - on).days, (offer.maturity_date - offer.start_date).days
     fee = min(offer.fee, quantize(offer.fee * days / offered_days))
     return _bullet_terms(principal=offer.principal, annual_rate=offer.annual_rate, day_count=offer.day_count, start=on,

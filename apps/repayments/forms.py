@@ -8,6 +8,7 @@ from apps.core.money import MAX_AMOUNT
 
 from .models import PrepaymentChoice
 from .prepayments import prepayment_choices_for
+from .quotes import PAST_THE_CALENDAR
 from .schedules import add_months
 
 
@@ -72,6 +73,5 @@ class CalculatorForm(forms.Form):
             try:
                 add_months(start, months + 1)  # the last due date, with a month to spare for a bullet's grace
             except (ValueError, OverflowError):
-                self.add_error("start", "A loan starting then would fall due after the last date the calendar holds "
-                                        "(31 December 9999); choose an earlier start.")
+                self.add_error("start", PAST_THE_CALENDAR)
         return values

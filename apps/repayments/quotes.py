@@ -10,6 +10,8 @@ MONTHLY_METHODS = {
     "interest_only": schedules.schedule_interest_only,
 }
 METHODS = [*MONTHLY_METHODS, "bullet"]
+PAST_THE_CALENDAR = ("A loan starting then would fall due after the last date the calendar holds (31 December 9999); "
+                     "choose an earlier start.")
 
 
 def quote(*, method, principal, annual_rate, start, term_months=None, maturity=None, day_count=None) -> dict:
@@ -18,8 +20,7 @@ def quote(*, method, principal, annual_rate, start, term_months=None, maturity=N
         return _quote(method=method, principal=principal, annual_rate=annual_rate, start=start, term_months=term_months,
                       maturity=maturity, day_count=day_count)
     except (ValueError, OverflowError) as exc:  # a due date past what the calendar holds (the forms check it first)
-        raise ValidationFailed("A loan starting then would fall due after the last date the calendar holds "
-                               "(31 December 9999); choose an earlier start.") from exc
+        raise ValidationFailed(PAST_THE_CALENDAR) from exc
 
 
 def _quote(*, method, principal, annual_rate, start, term_months, maturity, day_count) -> dict:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.collections.models import Recovery, WriteOffRequest, WriteOffState
 from apps.core.audit import audit_trail_for
 from apps.core.money import quantize
+from apps.eod.posting import eod_entry_reference
 from apps.ledger.models import Acct, JournalEntry
 from apps.ledger.selectors import balances_by_code_get
 from apps.merchants.models import Merchant
@@ -267,7 +268,8 @@ class NightlyAccruals:
 def _nightly_accruals(loan: Loan) -> list[NightlyAccruals]:
     """One per night end of day accrued on the loan, dated by its chunk's GL entry (eod.posting's reference)."""
     nights = list(loan.nightly_accruals.order_by("business_date"))
-    references = {night.business_date: [f"eod:{night.business_date.isoformat()}:{step}:{night.chunk_start}"
+    references = {night.business_date: [eod_entry_reference(business_date=night.business_date, step=step,
+                                                            first_loan=night.chunk_start)
                                         for step, amount in (("interest", night.interest + night.fee),
                                                              ("penalty", night.penalty)) if amount]
                   for night in nights}

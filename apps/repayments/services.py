@@ -133,11 +133,11 @@ def _replay_check(first: Repayment, *, amount: Decimal, received_on: datetime.da
                        code="REPAYMENT_REVERSED")
 
 
-def received_on_check(*, loan: Loan, received_on: datetime.date) -> None:
+def received_on_check(*, loan: Loan, received_on: datetime.date, what: str = "repayment") -> None:
     # (A date after today is refused where people and banks give one, at the API; services and their tests post ahead.)
     if loan.start_date and received_on < loan.start_date:
         raise ValidationFailed.of_field("received_on", f"Loan #{loan.pk} started on {loan.start_date.isoformat()}; a "
-                                        "repayment cannot be received before it.", code="RECEIVED_BEFORE_LOAN")
+                                        f"{what} cannot be received before it.", code="RECEIVED_BEFORE_LOAN")
 
 
 @transaction.atomic
